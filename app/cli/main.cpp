@@ -1,0 +1,494 @@
+// loom-cli: the headless twin of the desktop app. Argument parsing and wiring only; the work is done
+// by the engine. Exit codes: 0 success (per-row failures allowed), 2 invalid flow or arguments,
+// 3 budget reached, 4 cancelled, 1 other failure.
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "cli_support.h"
+#include "exec/executor.h"
+#include "exec/indexer.h"
+#include "flow/validate.h"
+#include "lineage/lineage.h"
+#include "nodes/registry.h"
+
+namespace {
+
+using namespace loom;
+using core::ErrorKind;
+using core::RunError;
+using nlohmann::json;
+
+core::Feedback* g_feedback = nullptr;
+
+void onSignal(int) {
+  // Feedback::cancel() is a lock-free atomic store: safe in a signal handler.
+  if (g_feedback) g_feedback->cancel();
+}
+
+int exitCodeFor(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::InvalidFlow:
+    case ErrorKind::InvalidInput:
+    case ErrorKind::NotFound: return 2;
+    case ErrorKind::Budget: return 3;
+    case ErrorKind::Cancelled: return 4;
+    default: return 1;
+  }
+}
+
+struct Globals {
+  std::string catalogPath;
+  bool json = false;
+};
+
+std::unique_ptr<catalog::Catalog> openCatalog(const Globals& g, bool create) {
+  std::string path = g.catalogPath.empty() ? catalog::Catalog::defaultPath() : g.catalogPath;
+  if (!create && !std::filesystem::exists(path))
+    throw RunError(ErrorKind::NotFound, "no catalog at " + path +
+                                            " (make one with `loom-cli index` or `loom-cli run`, or pass --catalog PATH)");
+  return catalog::Catalog::open(path, create).orThrow();
+}
+
+void printJson(const json& j) { std::printf("%s\n", cli::dumpJson(j).c_str()); }
+
+int cmdRun(const Globals& g, const std::string& flowPath, const std::vector<std::string>& params,
+           std::optional<double> budget, bool dryRun, int64_t sample, int threads) {
+  auto flow = flow::loadFlow(flowPath).orThrow();
+  exec::RunOptions opts;
+  opts.flowPath = flowPath;
+  opts.budgetUsd = budget;
+  opts.dryRun = dryRun;
+  opts.sample = sample;
+  opts.threads = threads;
+  for (const auto& p : params) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw RunError(ErrorKind::InvalidInput, "--param " + p + ": write NODE.PARAM=VALUE, e.g. --param src.uri=/data");
+    opts.overrides[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  auto cat = openCatalog(g, true);
+  cli::ConsoleFeedback fb(g.json);
+  g_feedback = &fb;
+  exec::Executor executor(*cat, nodes::NodeRegistry::builtin());
+  exec::RunResult r = executor.run(flow, opts, fb);
+  fb.finish();
+  g_feedback = nullptr;
+  if (g.json) {
+    json outputs = json::array();
+    for (const auto& o : r.outputs) outputs.push_back({{"dataset", o.dataset}, {"version", o.version}, {"rows", o.rows}});
+    json j = {{"run_id", r.runId ? json(r.runId) : json(nullptr)}, {"status", r.status}, {"outputs", outputs},
+              {"rows_failed", r.rowsFailed}, {"calls", r.calls}, {"calls_cached", r.callsCached},
+              {"cost_usd", r.costUsd}};
+    if (dryRun) {
+      json plan = json::array();
+      for (const auto& n : r.nodes) plan.push_back({{"node", n.id}, {"type", n.type}, {"status", n.status}});
+      j["plan"] = plan;
+      j["sample"] = sample;
+    }
+    printJson(j);
+    return 0;
+  }
+  if (dryRun) {
+    std::printf("dry run of %s (nothing was run or saved):\n", flowPath.c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : r.nodes)
+      rows.push_back({n.id, n.type, n.status, n.status == "cached" ? std::to_string(n.rowsOut) : ""});
+    cli::printTable(stdout, {"node", "type", "plan", "cached rows"}, rows);
+    std::printf("model calls: 0, estimated cost: %s\n", cli::formatUsd(0).c_str());
+    return 0;
+  }
+  std::printf("run %lld %s\n", static_cast<long long>(r.runId), r.status.c_str());
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : r.nodes) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.2f", n.seconds);
+    rows.push_back({n.id, n.type, n.status, std::to_string(n.rowsIn), std::to_string(n.rowsOut),
+                    std::to_string(n.rowsFailed), secs});
+  }
+  cli::printTable(stdout, {"node", "type", "status", "rows in", "rows out", "failed", "seconds"}, rows);
+  for (const auto& o : r.outputs)
+    std::printf("dataset %s@%lld: %lld rows%s\n", o.dataset.c_str(), static_cast<long long>(o.version),
+                static_cast<long long>(o.rows), o.reused ? " (unchanged; no new version)" : "");
+  std::printf("rows failed: %lld, model calls: %lld (%lld cached), cost: %s\n", static_cast<long long>(r.rowsFailed),
+              static_cast<long long>(r.calls), static_cast<long long>(r.callsCached), cli::formatUsd(r.costUsd).c_str());
+  std::printf("catalog: %s\n", cat->path().c_str());
+  if (!r.outputs.empty())
+    std::printf("look at it: loom-cli --catalog %s show %s@%lld\n", cat->path().c_str(), r.outputs[0].dataset.c_str(),
+                static_cast<long long>(r.outputs[0].version));
+  return 0;
+}
+
+int cmdValidate(const Globals& g, const std::string& flowPath) {
+  auto flow = flow::loadFlow(flowPath).orThrow();
+  std::unique_ptr<catalog::Catalog> cat;
+  std::string path = g.catalogPath.empty() ? catalog::Catalog::defaultPath() : g.catalogPath;
+  if (std::filesystem::exists(path)) cat = catalog::Catalog::open(path, false).orThrow();
+  nodes::ValidationContext ctx;
+  ctx.catalog = cat.get();
+  ctx.baseDir = std::filesystem::absolute(flowPath).parent_path().lexically_normal().string();
+  auto v = flow::validateFlow(flow, nodes::NodeRegistry::builtin(), ctx);
+  if (g.json) {
+    json issues = json::array();
+    for (const auto& i : v.issues) issues.push_back({{"node", i.nodeId}, {"param", i.param}, {"message", i.message}});
+    printJson({{"valid", v.ok()}, {"issues", issues}});
+  } else if (v.ok()) {
+    std::printf("%s is valid (%zu nodes)\n", flowPath.c_str(), v.order.size());
+  } else {
+    std::fprintf(stderr, "invalid flow %s:\n%s\n", flowPath.c_str(), v.message().c_str());
+  }
+  return v.ok() ? 0 : 2;
+}
+
+int cmdIndex(const Globals& g, const std::string& uri, const std::string& glob, bool noProbe, int threads) {
+  auto cat = openCatalog(g, true);
+  cli::ConsoleFeedback fb(g.json);
+  g_feedback = &fb;
+  exec::IndexOptions opts;
+  opts.uri = uri;
+  opts.glob = glob;
+  opts.probe = !noProbe;
+  opts.threads = threads;
+  auto r = exec::indexSource(*cat, opts, fb).orThrow();
+  fb.finish();
+  g_feedback = nullptr;
+  if (g.json) {
+    printJson({{"source", r.source}, {"objects", r.objects}, {"added", r.added}, {"changed", r.changed},
+               {"unchanged", r.unchanged}, {"probed", r.probed}, {"errors", r.errors}, {"missing", r.missing},
+               {"seconds", r.seconds}});
+  } else {
+    std::printf("indexed %s: %lld objects (%lld new, %lld changed, %lld unchanged), %lld probed, %lld errors, "
+                "%lld no longer present, %.2f s\ncatalog: %s\n",
+                r.source.c_str(), static_cast<long long>(r.objects), static_cast<long long>(r.added),
+                static_cast<long long>(r.changed), static_cast<long long>(r.unchanged),
+                static_cast<long long>(r.probed), static_cast<long long>(r.errors),
+                static_cast<long long>(r.missing), r.seconds, cat->path().c_str());
+  }
+  return 0;
+}
+
+int cmdDatasets(const Globals& g) {
+  auto cat = openCatalog(g, false);
+  auto list = cat->datasets();
+  if (g.json) {
+    json arr = json::array();
+    for (const auto& d : list)
+      arr.push_back({{"name", d.name}, {"versions", d.versions}, {"latest_version", d.latestVersion},
+                     {"rows", d.latestRows}, {"updated_at", d.updatedAt}});
+    printJson({{"datasets", arr}});
+    return 0;
+  }
+  if (list.empty()) {
+    std::printf("no datasets yet in %s (a flow's dataset.save node makes one)\n", cat->path().c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : list)
+    rows.push_back({d.name, std::to_string(d.versions), std::to_string(d.latestVersion), std::to_string(d.latestRows),
+                    d.updatedAt});
+  cli::printTable(stdout, {"dataset", "versions", "latest", "rows", "updated"}, rows);
+  return 0;
+}
+
+json rowJson(const catalog::DatasetVersion& v, const std::vector<core::Value>& values) {
+  json row = json::object();
+  row["_row"] = cli::valueToJson(values[0]);
+  for (size_t i = 0; i < v.schema.size(); ++i) row[v.schema[i].name] = cli::valueToJson(values[i + 1]);
+  return row;
+}
+
+int cmdShow(const Globals& g, const std::string& spec, int64_t limit, int64_t offset) {
+  auto cat = openCatalog(g, false);
+  auto v = cat->resolveDataset(spec).orThrow();
+  if (g.json) {
+    json cols = json::array(), rows = json::array();
+    for (const auto& c : v.schema.columns()) cols.push_back(c.name);
+    cat->readRows(v, offset, limit, [&](const std::vector<core::Value>& vals) { rows.push_back(rowJson(v, vals)); });
+    printJson({{"dataset", v.name}, {"version", v.version}, {"columns", cols}, {"rows", rows}});
+    return 0;
+  }
+  std::vector<std::string> header = {"_row"};
+  for (const auto& c : v.schema.columns()) header.push_back(c.name);
+  std::vector<std::vector<std::string>> rows;
+  cat->readRows(v, offset, limit, [&](const std::vector<core::Value>& vals) {
+    std::vector<std::string> r;
+    for (const auto& x : vals) r.push_back(cli::valueToText(x));
+    rows.push_back(std::move(r));
+  });
+  std::printf("%s@%lld: %lld rows (%lld failed), made %s by run %lld\n", v.name.c_str(),
+              static_cast<long long>(v.version), static_cast<long long>(v.rowCount),
+              static_cast<long long>(v.rowsFailed), v.createdAt.c_str(), static_cast<long long>(v.runId));
+  cli::printTable(stdout, header, rows, 40);
+  if (offset + static_cast<int64_t>(rows.size()) < v.rowCount)
+    std::printf("… %lld more rows (use --limit/--offset, or export)\n",
+                static_cast<long long>(v.rowCount - offset - static_cast<int64_t>(rows.size())));
+  return 0;
+}
+
+int cmdExport(const Globals& g, const std::string& spec, const std::string& format, const std::string& outPath) {
+  if (format != "jsonl" && format != "csv")
+    throw RunError(ErrorKind::InvalidInput, "--format " + format + ": use jsonl or csv");
+  auto cat = openCatalog(g, false);
+  auto v = cat->resolveDataset(spec).orThrow();
+  bool toStdout = outPath == "-";
+  // Write beside the target and rename, so a killed export never leaves a half-written file behind.
+  std::string tmp = toStdout ? "" : outPath + ".part" + std::to_string(getpid());
+  std::FILE* out = toStdout ? stdout : std::fopen(tmp.c_str(), "wb");
+  if (!out) throw RunError(ErrorKind::Io, "cannot write " + outPath + ": " + std::strerror(errno));
+  int64_t n = 0;
+  if (format == "csv") {
+    std::string line = "_row";
+    for (const auto& c : v.schema.columns()) line += "," + cli::csvField(c.name);
+    std::fprintf(out, "%s\n", line.c_str());
+  }
+  cat->readRows(v, 0, -1, [&](const std::vector<core::Value>& vals) {
+    if (format == "jsonl") {
+      std::string s = cli::dumpJson(rowJson(v, vals));
+      std::fwrite(s.data(), 1, s.size(), out);
+      std::fputc('\n', out);
+    } else {
+      std::string line;
+      for (size_t i = 0; i < vals.size(); ++i) line += (i ? "," : "") + cli::csvField(cli::valueToText(vals[i]));
+      line += '\n';
+      std::fwrite(line.data(), 1, line.size(), out);
+    }
+    ++n;
+  });
+  if (!toStdout) {
+    bool ok = std::fflush(out) == 0 && fsync(fileno(out)) == 0;
+    ok = std::fclose(out) == 0 && ok;
+    if (!ok || std::rename(tmp.c_str(), outPath.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      throw RunError(ErrorKind::Io, "cannot write " + outPath + " (is the disk full?)");
+    }
+  }
+  if (g.json && !toStdout)
+    printJson({{"dataset", v.name}, {"version", v.version}, {"rows", n}, {"format", format}, {"out", outPath}});
+  else if (!toStdout)
+    std::printf("exported %s@%lld: %lld rows to %s\n", v.name.c_str(), static_cast<long long>(v.version),
+                static_cast<long long>(n), outPath.c_str());
+  return 0;
+}
+
+int cmdLineage(const Globals& g, const std::string& spec, std::optional<int64_t> row) {
+  auto cat = openCatalog(g, false);
+  if (row) {
+    auto l = lineage::rowLineage(*cat, spec, *row).orThrow();
+    if (g.json) {
+      json steps = json::array();
+      for (const auto& s : l.steps)
+        steps.push_back({{"kind", s.kind}, {"label", s.label}, {"table", s.table}, {"row", s.row}, {"values", s.values}});
+      printJson({{"dataset", l.dataset}, {"row", l.row}, {"source", {{"uri", l.sourceUri}, {"etag", l.sourceEtag}}},
+                 {"steps", steps}});
+      return 0;
+    }
+    std::printf("row %lld of %s comes from %s (etag %s)\n", static_cast<long long>(l.row), l.dataset.c_str(),
+                l.sourceUri.empty() ? "(no source object)" : l.sourceUri.c_str(), l.sourceEtag.c_str());
+    for (const auto& s : l.steps) {
+      std::printf("  <- %-28s row %-8lld %s\n", s.label.c_str(), static_cast<long long>(s.row),
+                  cli::dumpJson(s.values).substr(0, 160).c_str());
+    }
+    return 0;
+  }
+  auto l = lineage::datasetLineage(*cat, spec).orThrow();
+  const auto& v = l.version;
+  if (g.json) {
+    json nodes = json::array(), inputs = json::array(), down = json::array();
+    for (const auto& n : l.nodes)
+      nodes.push_back({{"node", n.nodeId}, {"type", n.nodeType}, {"params", json::parse(n.paramsJson)},
+                       {"status", n.status}, {"rows_in", n.rowsIn}, {"rows_out", n.rowsOut},
+                       {"rows_failed", n.rowsFailed}, {"hash", n.nodeHash}});
+    for (const auto& [k, r] : l.inputs) inputs.push_back({{"kind", k}, {"ref", r}});
+    for (const auto& d : l.downstream)
+      down.push_back({{"run_id", d.runId}, {"flow", d.flowName}, {"status", d.status}, {"produced", d.produced}});
+    json run = nullptr;
+    if (l.run)
+      run = {{"run_id", l.run->id}, {"flow", l.run->flowName}, {"flow_path", l.run->flowPath},
+             {"flow_hash", l.run->flowHash}, {"status", l.run->status}, {"started_at", l.run->startedAt},
+             {"ended_at", l.run->endedAt}, {"app_version", l.run->appVersion}};
+    printJson({{"dataset", v.name}, {"version", v.version}, {"rows", v.rowCount}, {"created_at", v.createdAt},
+               {"run", run}, {"inputs", inputs}, {"nodes", nodes}, {"downstream", down}});
+    return 0;
+  }
+  std::printf("%s@%lld (%lld rows, %s)\n", v.name.c_str(), static_cast<long long>(v.version),
+              static_cast<long long>(v.rowCount), v.createdAt.c_str());
+  if (l.run)
+    std::printf("  made by run %lld of flow '%s' (%s), %s, flow hash %s\n", static_cast<long long>(l.run->id),
+                l.run->flowName.c_str(), l.run->flowPath.c_str(), l.run->status.c_str(),
+                l.run->flowHash.substr(0, 12).c_str());
+  for (const auto& [k, r] : l.inputs) std::printf("  input %s: %s\n", k.c_str(), r.c_str());
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : l.nodes)
+    rows.push_back({n.nodeId, n.nodeType, n.status, std::to_string(n.rowsIn), std::to_string(n.rowsOut),
+                    std::to_string(n.rowsFailed), n.paramsJson});
+  if (!rows.empty()) cli::printTable(stdout, {"node", "type", "status", "in", "out", "failed", "params"}, rows, 60);
+  for (const auto& d : l.downstream) {
+    std::string produced;
+    for (const auto& p : d.produced) produced += (produced.empty() ? "" : ", ") + p;
+    std::printf("  used by run %lld of '%s' (%s)%s\n", static_cast<long long>(d.runId), d.flowName.c_str(),
+                d.status.c_str(), produced.empty() ? "" : (" -> " + produced).c_str());
+  }
+  return 0;
+}
+
+int cmdCost(const Globals& g, std::optional<int64_t> runId) {
+  auto cat = openCatalog(g, false);
+  auto& db = cat->db();
+  std::string where = runId ? " WHERE run_id=?" : "";
+  auto s = db.prepare(
+      "SELECT provider, model, count(*), sum(cache_hit), sum(input_tokens), sum(output_tokens), sum(cached_tokens), "
+      "sum(cost_usd) FROM model_calls" + where + " GROUP BY provider, model ORDER BY sum(cost_usd) DESC");
+  if (runId) s.bind(1, *runId);
+  json models = json::array();
+  int64_t calls = 0, cached = 0, tin = 0, tout = 0;
+  double cost = 0;
+  std::vector<std::vector<std::string>> rows;
+  while (s.step()) {
+    calls += s.int64(2);
+    cached += s.int64(3);
+    tin += s.int64(4);
+    tout += s.int64(5);
+    cost += s.real(7);
+    models.push_back({{"provider", s.text(0)}, {"model", s.text(1)}, {"calls", s.int64(2)}, {"calls_cached", s.int64(3)},
+                      {"input_tokens", s.int64(4)}, {"output_tokens", s.int64(5)}, {"cached_tokens", s.int64(6)},
+                      {"cost_usd", s.real(7)}});
+    rows.push_back({s.text(0), s.text(1), std::to_string(s.int64(2)), std::to_string(s.int64(3)),
+                    std::to_string(s.int64(4)), std::to_string(s.int64(5)), cli::formatUsd(s.real(7))});
+  }
+  if (runId && !cat->run(*runId))
+    throw RunError(ErrorKind::NotFound, "no run " + std::to_string(*runId) + " in " + cat->path());
+  if (g.json) {
+    printJson({{"run_id", runId ? json(*runId) : json(nullptr)}, {"calls", calls}, {"calls_cached", cached},
+               {"input_tokens", tin}, {"output_tokens", tout}, {"cost_usd", cost}, {"by_model", models}});
+    return 0;
+  }
+  if (rows.empty()) {
+    std::printf("no model calls recorded%s\n", runId ? (" for run " + std::to_string(*runId)).c_str() : "");
+    return 0;
+  }
+  cli::printTable(stdout, {"provider", "model", "calls", "cached", "tokens in", "tokens out", "cost"}, rows);
+  std::printf("total: %lld calls (%lld served from cache), %s\n", static_cast<long long>(calls),
+              static_cast<long long>(cached), cli::formatUsd(cost).c_str());
+  return 0;
+}
+
+int cmdNodes(const Globals& g) {
+  const auto& reg = nodes::NodeRegistry::builtin();
+  if (g.json) {
+    json arr = json::array();
+    for (const auto* t : reg.all()) {
+      json params = json::array();
+      for (const auto& p : t->params())
+        params.push_back({{"name", p.name}, {"type", nodes::paramTypeName(p.type)}, {"required", p.required},
+                          {"default", p.defaultValue}, {"doc", p.doc}});
+      arr.push_back({{"id", t->id()}, {"title", t->title()}, {"category", t->category()}, {"doc", t->doc()},
+                     {"inputs", t->inputs().size()}, {"outputs", t->outputs().size()}, {"params", params}});
+    }
+    printJson({{"nodes", arr}});
+    return 0;
+  }
+  for (const auto* t : reg.all()) {
+    std::printf("%s — %s (%s)\n  %s\n", t->id().c_str(), t->title().c_str(), t->category().c_str(), t->doc().c_str());
+    for (const auto& p : t->params())
+      std::printf("    %-10s %-15s %s%s\n", p.name.c_str(), nodes::paramTypeName(p.type), p.doc.c_str(),
+                  p.required ? " (required)" : (" (default " + p.defaultValue.dump() + ")").c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"loom-cli: run Loom flows and look at their datasets, without a display"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  Globals g;
+  app.add_option("--catalog", g.catalogPath, "catalog file (default: $LOOM_HOME/catalog.db or the XDG data folder)");
+  app.add_flag("--json", g.json, "machine-readable output on stdout");
+  int threads = 0;
+  app.add_option("--threads", threads, "worker threads (default: one per core)")->check(CLI::NonNegativeNumber);
+
+  auto* run = app.add_subcommand("run", "run a .loomflow file");
+  std::string flowPath;
+  std::vector<std::string> params;
+  std::optional<double> budget;
+  bool dryRun = false;
+  int64_t sample = 0;
+  run->add_option("flow", flowPath, "the .loomflow file")->required();
+  run->add_option("--param", params, "override a node parameter: NODE.PARAM=VALUE (repeatable)");
+  run->add_option("--budget-usd", budget, "stop before model spending passes this amount");
+  run->add_flag("--dry-run", dryRun, "check the flow and show what would run, without running it");
+  run->add_option("--sample", sample, "with --dry-run: rows per source used for estimates");
+
+  auto* validate = app.add_subcommand("validate", "check a .loomflow file without running it");
+  validate->add_option("flow", flowPath, "the .loomflow file")->required();
+
+  auto* index = app.add_subcommand("index", "list a folder or bucket into the catalog and probe its objects");
+  std::string uri, glob;
+  bool noProbe = false;
+  index->add_option("uri", uri, "folder, path or URI to index")->required();
+  index->add_option("--glob", glob, "only objects matching this glob (e.g. '**/*.{jpg,png}')");
+  index->add_flag("--no-probe", noProbe, "list only; do not read the objects");
+
+  app.add_subcommand("datasets", "list datasets with their versions and row counts");
+
+  std::string spec;
+  int64_t limit = 20, offset = 0;
+  auto* show = app.add_subcommand("show", "show rows of a dataset version");
+  show->add_option("dataset", spec, "NAME or NAME@VERSION")->required();
+  show->add_option("--limit", limit, "rows to show (default 20; -1 for all)");
+  show->add_option("--offset", offset, "rows to skip first")->check(CLI::NonNegativeNumber);
+
+  auto* exp = app.add_subcommand("export", "write a dataset version to a file");
+  std::string format = "jsonl", outPath;
+  exp->add_option("dataset", spec, "NAME or NAME@VERSION")->required();
+  exp->add_option("--format", format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
+  exp->add_option("--out", outPath, "output file, or - for stdout")->required();
+
+  auto* lin = app.add_subcommand("lineage", "where a dataset version (or one row of it) came from");
+  std::optional<int64_t> row;
+  lin->add_option("dataset", spec, "NAME or NAME@VERSION")->required();
+  lin->add_option("--row", row, "a row id (the _row column of show/export)");
+
+  auto* cost = app.add_subcommand("cost", "model-call spending from the ledger");
+  std::optional<int64_t> runId;
+  cost->add_option("--run", runId, "only this run");
+
+  app.add_subcommand("nodes", "list the node types a flow can use, with their parameters");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  try {
+    if (*run) return cmdRun(g, flowPath, params, budget, dryRun, sample, threads);
+    if (*validate) return cmdValidate(g, flowPath);
+    if (*index) return cmdIndex(g, uri, glob, noProbe, threads);
+    if (app.got_subcommand("datasets")) return cmdDatasets(g);
+    if (*show) return cmdShow(g, spec, limit, offset);
+    if (*exp) return cmdExport(g, spec, format, outPath);
+    if (*lin) return cmdLineage(g, spec, row);
+    if (*cost) return cmdCost(g, runId);
+    if (app.got_subcommand("nodes")) return cmdNodes(g);
+  } catch (const RunError& e) {
+    if (g.json) printJson({{"error", {{"kind", core::errorKindName(e.kind())}, {"message", e.what()}}}});
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return exitCodeFor(e.kind());
+  } catch (const std::exception& e) {
+    if (g.json) printJson({{"error", {{"kind", "internal"}, {"message", e.what()}}}});
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

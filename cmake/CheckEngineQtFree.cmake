@@ -1,0 +1,17 @@
+# Run as `cmake -DENGINE_DIR=... -DLINK_FILE=... -P CheckEngineQtFree.cmake`.
+# Fails when any engine source includes a Qt header, or when the engine target links a Qt library.
+file(GLOB_RECURSE engine_files "${ENGINE_DIR}/*.h" "${ENGINE_DIR}/*.cpp")
+set(offenders "")
+foreach(f IN LISTS engine_files)
+  file(STRINGS "${f}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](Q[A-Za-z]|Qt[A-Za-z]*/)")
+  if(lines)
+    list(APPEND offenders "${f}: ${lines}")
+  endif()
+endforeach()
+if(offenders)
+  message(FATAL_ERROR "engine/ must not include Qt headers:\n${offenders}")
+endif()
+if(LINK_LIBS MATCHES "Qt[0-9]*::|libQt")
+  message(FATAL_ERROR "loom_engine must not link Qt, but links: ${LINK_LIBS}")
+endif()
+message(STATUS "engine/ is Qt-free (${ENGINE_DIR})")

@@ -1,0 +1,510 @@
+#include "exec/executor.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+
+#include "core/hash.h"
+#include "core/thread_pool.h"
+#include "flow/validate.h"
+#include "nodes/sql_check.h"
+
+namespace loom::exec {
+
+using catalog::Transaction;
+using core::ErrorKind;
+using core::quoteIdent;
+using core::RunError;
+
+namespace {
+
+constexpr const char* kHashDomain = "loom.node/1";
+
+std::string tableDdl(const std::string& table, const core::Schema& schema) {
+  std::string ddl = "CREATE TABLE " + quoteIdent(table) + "(_row INTEGER PRIMARY KEY, _src INTEGER";
+  for (const auto& c : schema.columns()) ddl += ", " + quoteIdent(c.name) + " " + core::sqlTypeName(c.type);
+  return ddl + ")";
+}
+
+std::string columnList(const core::Schema& schema) {
+  std::string s;
+  for (const auto& c : schema.columns()) s += ", " + quoteIdent(c.name);
+  return s;
+}
+
+int64_t countRows(catalog::Db& db, const std::string& table, const char* where = nullptr) {
+  auto s = db.prepare("SELECT count(*) FROM " + quoteIdent(table) + (where ? std::string(" WHERE ") + where : ""));
+  s.step();
+  return s.int64(0);
+}
+
+// What the executor knows about a node after it ran (or was found in the cache).
+struct NodeState {
+  std::string hash;
+  std::string table;
+  core::Schema schema;
+  int64_t rows = 0;
+  int64_t rowsFailed = 0;
+};
+
+class NodeContext final : public nodes::ExecContext {
+ public:
+  NodeContext(catalog::Catalog& cat, core::Feedback& fb, core::ThreadPool& pool, int64_t runId, std::string nodeId,
+              std::vector<nodes::InputTable> inputs, std::string outTable, core::Schema outSchema, std::string hash,
+              int64_t batchRows)
+      : m_cat(cat), m_fb(fb), m_pool(pool), m_runId(runId), m_nodeId(std::move(nodeId)), m_inputs(std::move(inputs)),
+        m_outTable(std::move(outTable)), m_outSchema(std::move(outSchema)), m_hash(std::move(hash)),
+        m_batchRows(batchRows) {}
+
+  catalog::Catalog& catalog() override { return m_cat; }
+  core::Feedback& feedback() override { return m_fb; }
+  const std::string& nodeId() const override { return m_nodeId; }
+  const std::vector<nodes::InputTable>& inputs() const override { return m_inputs; }
+  const std::string& outputTable() const override { return m_outTable; }
+  const core::Schema& outputSchema() const override { return m_outSchema; }
+  int64_t runId() const override { return m_runId; }
+  const std::string& nodeHash() const override { return m_hash; }
+  void setContentKey(const std::string& digest) override { m_contentKey = digest; }
+  void addRunInput(const std::string& kind, const std::string& ref) override { m_runInputs.emplace_back(kind, ref); }
+  void setLineageTable(const std::string& table, const std::string& spec) override {
+    m_lineageTable = table;
+    m_datasetSpec = spec;
+  }
+  void reportOutput(const std::string& dataset, int64_t version, int64_t rows, bool reused) override {
+    m_outputs.push_back({dataset, version, rows, reused});
+  }
+
+  void insertSelect(const std::string& select, const std::vector<std::string>& extraReads) override {
+    auto& db = m_cat.db();
+    std::set<std::string> reads(extraReads.begin(), extraReads.end());
+    for (const auto& in : m_inputs) reads.insert(in.tableName);
+    Transaction tx(db);
+    db.exec("DELETE FROM " + quoteIdent(m_outTable));
+    std::string sql = "INSERT INTO " + quoteIdent(m_outTable) + "(_src" + columnList(m_outSchema) + ") " + select;
+    std::optional<catalog::Stmt> stmt;
+    {
+      nodes::SqlGuard guard(db.handle(), reads, m_outTable);
+      auto s = db.tryPrepare(sql);
+      if (!s.ok())
+        throw RunError(ErrorKind::InvalidFlow, "node '" + m_nodeId + "': " +
+                                                   (guard.denied().empty() ? s.error().message : guard.denied()));
+      stmt.emplace(std::move(s).value());
+    }
+    m_fb.progress(m_nodeId, 0, -1);
+    stmt->run();
+    tx.commit();
+  }
+
+  void appendRow(std::vector<core::Value> values) override {
+    if (!m_appendStarted) {
+      m_cat.db().exec("DELETE FROM " + quoteIdent(m_outTable));
+      m_appendStarted = true;
+    }
+    m_pending.push_back(std::move(values));
+    if (m_pending.size() >= 4096) flushAppends();
+  }
+
+  void flushAppends() {
+    if (m_pending.empty()) return;
+    auto& db = m_cat.db();
+    Transaction tx(db);
+    std::string q = "INSERT INTO " + quoteIdent(m_outTable) + "(_src" + columnList(m_outSchema) + ") VALUES(NULL";
+    for (size_t i = 0; i < m_outSchema.size(); ++i) q += ",?";
+    auto ins = db.prepare(q + ")");
+    for (const auto& row : m_pending) {
+      ins.reset();
+      for (size_t i = 0; i < row.size() && i < m_outSchema.size(); ++i) ins.bind(static_cast<int>(i + 1), row[i]);
+      ins.run();
+    }
+    tx.commit();
+    m_pending.clear();
+  }
+
+  void mapRows(const nodes::MapSpec& spec) override {
+    auto& db = m_cat.db();
+    const auto& in = m_inputs.at(0);
+    std::vector<int> fromInput;
+    for (const auto& c : m_outSchema.columns()) fromInput.push_back(in.schema.indexOf(c.name));
+
+    // Resume: rows are written in input order, batch by batch, so the last _src written marks where the
+    // previous attempt stopped.
+    int64_t after = 0, done = 0;
+    {
+      auto s = db.prepare("SELECT _src FROM " + quoteIdent(m_outTable) + " ORDER BY _row DESC LIMIT 1");
+      if (s.step()) after = s.int64(0);
+      done = countRows(db, m_outTable);
+      if (done > 0) m_resumed = true;
+    }
+    auto sel = db.prepare("SELECT _row" + columnList(in.schema) + " FROM " + quoteIdent(in.tableName) +
+                          " WHERE _row > ? ORDER BY _row LIMIT ?");
+    std::string q = "INSERT INTO " + quoteIdent(m_outTable) + "(_src" + columnList(m_outSchema) + ") VALUES(?";
+    for (size_t i = 0; i < m_outSchema.size(); ++i) q += ",?";
+    auto ins = db.prepare(q + ")");
+    const int iErr = m_outSchema.indexOf("error");
+
+    std::vector<nodes::RowBuffer> batch;
+    std::vector<int64_t> srcIds;
+    for (;;) {
+      if (m_fb.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled in node '" + m_nodeId + "'");
+      batch.clear();
+      srcIds.clear();
+      sel.reset();
+      sel.bind(1, after).bind(2, m_batchRows);
+      while (sel.step()) {
+        srcIds.push_back(sel.int64(0));
+        nodes::RowBuffer row;
+        row.values.resize(m_outSchema.size());
+        for (size_t i = 0; i < fromInput.size(); ++i)
+          if (fromInput[i] >= 0) row.values[i] = sel.value(fromInput[i] + 1);
+        batch.push_back(std::move(row));
+      }
+      if (batch.empty()) break;
+      after = srcIds.back();
+      if (spec.beforeBatch) spec.beforeBatch(batch);
+      m_pool.parallelFor(batch.size(), [&](size_t i) {
+        if (batch[i].done) return;
+        try {
+          spec.perRow(batch[i]);
+        } catch (const std::exception& e) {
+          if (iErr >= 0) batch[i].values[static_cast<size_t>(iErr)] = std::string("internal error: ") + e.what();
+        }
+      });
+      Transaction tx(db);
+      if (spec.afterBatch) spec.afterBatch(batch);
+      for (size_t r = 0; r < batch.size(); ++r) {
+        ins.reset();
+        ins.bind(1, srcIds[r]);
+        for (size_t i = 0; i < batch[r].values.size(); ++i) ins.bind(static_cast<int>(i + 2), batch[r].values[i]);
+        ins.run();
+      }
+      tx.commit();
+      done += static_cast<int64_t>(batch.size());
+      m_fb.progress(m_nodeId, done, in.rowCount);
+    }
+  }
+
+  bool resumed() const { return m_resumed; }
+  const std::string& contentKey() const { return m_contentKey; }
+  const std::vector<std::pair<std::string, std::string>>& runInputs() const { return m_runInputs; }
+  const std::vector<RunOutput>& outputs() const { return m_outputs; }
+  const std::string& lineageTable() const { return m_lineageTable; }
+  const std::string& datasetSpec() const { return m_datasetSpec; }
+
+ private:
+  catalog::Catalog& m_cat;
+  core::Feedback& m_fb;
+  core::ThreadPool& m_pool;
+  int64_t m_runId;
+  std::string m_nodeId;
+  std::vector<nodes::InputTable> m_inputs;
+  std::string m_outTable;
+  core::Schema m_outSchema;
+  std::string m_hash;
+  int64_t m_batchRows;
+  std::string m_contentKey, m_lineageTable, m_datasetSpec;
+  std::vector<std::pair<std::string, std::string>> m_runInputs;
+  std::vector<RunOutput> m_outputs;
+  std::vector<std::vector<core::Value>> m_pending;
+  bool m_appendStarted = false;
+  bool m_resumed = false;
+};
+
+std::string nodeHash(const flow::ValidatedNode& vn, const std::vector<std::string>& upstreamHashes,
+                     const std::string& key) {
+  core::Hasher h;
+  h.field(kHashDomain).field(vn.type->id()).field(std::to_string(vn.type->version())).field(vn.params.dump());
+  for (const auto& u : upstreamHashes) h.field(u);
+  return h.field(key).hex();
+}
+
+int progressHandler(void* fb) { return static_cast<core::Feedback*>(fb)->isCancelled() ? 1 : 0; }
+
+std::string hostName() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+}  // namespace
+
+void cleanupStaging(catalog::Catalog& cat) {
+  auto& db = cat.db();
+  std::vector<std::string> drop;
+  {
+    // Staging tables are named s_<run id>_<node>; a run that is no longer running left them behind.
+    auto s = db.prepare(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 's\\_%' ESCAPE '\\' AND "
+        "CAST(substr(name, 3, instr(substr(name, 3), '_') - 1) AS INTEGER) NOT IN "
+        "(SELECT id FROM runs WHERE status='running')");
+    while (s.step()) drop.push_back(s.text(0));
+  }
+  for (const auto& t : drop) db.exec("DROP TABLE IF EXISTS " + quoteIdent(t));
+}
+
+Executor::Executor(catalog::Catalog& catalog, const nodes::NodeRegistry& registry)
+    : m_catalog(catalog), m_registry(registry) {}
+
+RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core::Feedback& feedback) {
+  auto& db = m_catalog.db();
+  m_catalog.markStaleRuns();
+  cleanupStaging(m_catalog);
+
+  nodes::ValidationContext vctx;
+  vctx.catalog = &m_catalog;
+  if (!options.flowPath.empty())
+    vctx.baseDir = std::filesystem::absolute(options.flowPath).parent_path().lexically_normal().string();
+  else
+    vctx.baseDir = std::filesystem::current_path().string();
+  flow::Validation validation = flow::validateFlow(flow, m_registry, vctx, options.overrides);
+  if (!validation.ok())
+    throw RunError(ErrorKind::InvalidFlow, "invalid flow" + (options.flowPath.empty() ? "" : " " + options.flowPath) +
+                                               ":\n" + validation.message());
+
+  std::string flowJson = flow::serializeFlow(flow);
+  nlohmann::json overrides = options.overrides;
+  std::string flowHash = core::Hasher().field(flowJson).field(overrides.dump()).hex();
+  nodes::registerSqlFunctions(db.handle());
+
+  RunResult result;
+  std::map<std::string, NodeState> states;
+
+  if (options.dryRun) {
+    result.status = "dry-run";
+    std::set<std::string> unknown;  // nodes whose hash depends on a listing not yet made
+    for (const auto& vn : validation.order) {
+      NodeReport rep{vn.node->id, vn.type->id(), "to run"};
+      bool upstreamKnown = true;
+      std::vector<std::string> ups;
+      for (const auto& u : vn.upstream) {
+        upstreamKnown = upstreamKnown && !unknown.count(u);
+        ups.push_back(states[u].hash);
+      }
+      if (vn.type->keyedByContent() || !upstreamKnown) {
+        unknown.insert(vn.node->id);
+      } else {
+        auto key = vn.type->runtimeKey(vn.params, m_catalog);
+        std::string h = nodeHash(vn, ups, key.ok() ? key.value() : "");
+        states[vn.node->id].hash = h;
+        auto existing = m_catalog.nodeOutput(h);
+        if (existing && existing->status == "complete") {
+          rep.status = "cached";
+          rep.rowsOut = existing->rowCount;
+        }
+      }
+      result.nodes.push_back(rep);
+    }
+    return result;
+  }
+
+  int64_t runId = 0;
+  {
+    auto s = db.prepare(
+        "INSERT INTO runs(flow_name, flow_path, flow_hash, flow_json, params_json, app_version, started_at, status, pid,"
+        " host) VALUES(?,?,?,?,?,?,?,'running',?,?)");
+    s.bind(1, flow.name).bind(2, options.flowPath).bind(3, flowHash).bind(4, flowJson);
+    nlohmann::json params = {{"overrides", overrides}};
+    if (options.budgetUsd) params["budget_usd"] = *options.budgetUsd;
+    s.bind(5, params.dump()).bind(6, LOOM_VERSION).bind(7, core::nowIsoUtc()).bind(8, static_cast<int64_t>(getpid()));
+    s.bind(9, hostName());
+    s.run();
+    runId = db.lastInsertId();
+  }
+  result.runId = runId;
+  sqlite3_progress_handler(db.handle(), 10000, &progressHandler, &feedback);
+  core::ThreadPool pool(options.threads);
+
+  auto finishRun = [&](const std::string& status, const std::string& error) {
+    sqlite3_progress_handler(db.handle(), 0, nullptr, nullptr);
+    auto s = db.prepare("UPDATE runs SET status=?, error=?, ended_at=?, rows_failed=?, cost_usd=? WHERE id=?");
+    s.bind(1, status);
+    if (error.empty())
+      s.bind(2, nullptr);
+    else
+      s.bind(2, error);
+    s.bind(3, core::nowIsoUtc()).bind(4, result.rowsFailed).bind(5, result.costUsd).bind(6, runId);
+    s.run();
+  };
+
+  try {
+    for (const auto& vn : validation.order) {
+      if (feedback.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled");
+      if (options.budgetUsd && result.costUsd >= *options.budgetUsd)
+        throw RunError(ErrorKind::Budget, "budget of $" + std::to_string(*options.budgetUsd) + " reached");
+      const std::string& id = vn.node->id;
+      auto started = std::chrono::steady_clock::now();
+      std::string startedAt = core::nowIsoUtc();
+
+      std::vector<nodes::InputTable> inputs;
+      std::vector<std::string> upstreamHashes;
+      int64_t rowsIn = 0;
+      for (const auto& u : vn.upstream) {
+        const auto& st = states.at(u);
+        inputs.push_back({st.table, st.schema, st.rows});
+        upstreamHashes.push_back(st.hash);
+        rowsIn += st.rows;
+      }
+
+      NodeReport rep{id, vn.type->id(), "done", rowsIn};
+      NodeState state;
+      state.schema = vn.schema;
+      std::unique_ptr<NodeContext> ctx;
+      bool isSink = vn.type->outputs().empty();
+
+      if (vn.type->keyedByContent()) {
+        // The listing decides the key: list into a staging table, then keep it or drop it for the cache.
+        std::string staging = "s_" + std::to_string(runId) + "_" + id;
+        db.exec("DROP TABLE IF EXISTS " + quoteIdent(staging));
+        db.exec(tableDdl(staging, vn.schema));
+        ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, runId, id, inputs, staging, vn.schema, "",
+                                            options.batchRows);
+        vn.type->execute(vn.params, *ctx);
+        ctx->flushAppends();
+        state.hash = nodeHash(vn, upstreamHashes, ctx->contentKey());
+        state.table = "n_" + state.hash.substr(0, 24);
+        auto existing = m_catalog.nodeOutput(state.hash);
+        Transaction tx(db);
+        if (existing && existing->status == "complete" && db.tableExists(existing->tableName)) {
+          db.exec("DROP TABLE " + quoteIdent(staging));
+          rep.status = "cached";
+        } else {
+          db.exec("DROP TABLE IF EXISTS " + quoteIdent(state.table));
+          db.exec("ALTER TABLE " + quoteIdent(staging) + " RENAME TO " + quoteIdent(state.table));
+          auto s = db.prepare(
+              "INSERT OR REPLACE INTO node_outputs(hash, node_type, table_name, status, columns_json, input_tables,"
+              " row_count, rows_failed, created_at, completed_at) VALUES(?,?,?,'complete',?,'[]',?,?,?,?)");
+          int64_t rows = countRows(db, state.table);
+          int64_t failed = vn.schema.has("error") ? countRows(db, state.table, "error IS NOT NULL") : 0;
+          s.bind(1, state.hash).bind(2, vn.type->id()).bind(3, state.table);
+          s.bind(4, catalog::Catalog::schemaToJson(vn.schema)).bind(5, rows).bind(6, failed);
+          s.bind(7, startedAt).bind(8, core::nowIsoUtc());
+          s.run();
+        }
+        tx.commit();
+      } else {
+        auto key = vn.type->runtimeKey(vn.params, m_catalog);
+        if (!key.ok()) throw RunError(ErrorKind::InvalidFlow, "node '" + id + "': " + key.error().message);
+        state.hash = nodeHash(vn, upstreamHashes, key.value());
+        if (isSink) {
+          ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, runId, id, inputs, "", vn.schema, state.hash,
+                                              options.batchRows);
+          vn.type->execute(vn.params, *ctx);
+          bool allReused = !ctx->outputs().empty();
+          for (const auto& o : ctx->outputs()) {
+            allReused = allReused && o.reused;
+            result.outputs.push_back(o);
+            rep.rowsOut += o.rows;
+          }
+          if (allReused) rep.status = "cached";
+        } else {
+          state.table = "n_" + state.hash.substr(0, 24);
+          auto existing = m_catalog.nodeOutput(state.hash);
+          if (existing && existing->status == "complete" && db.tableExists(existing->tableName)) {
+            rep.status = "cached";
+          } else {
+            if (!(existing && db.tableExists(state.table))) {
+              Transaction tx(db);
+              db.exec("DROP TABLE IF EXISTS " + quoteIdent(state.table));
+              db.exec(tableDdl(state.table, vn.schema));
+              auto s = db.prepare(
+                  "INSERT OR REPLACE INTO node_outputs(hash, node_type, table_name, status, columns_json, created_at)"
+                  " VALUES(?,?,?,'partial',?,?)");
+              s.bind(1, state.hash).bind(2, vn.type->id()).bind(3, state.table);
+              s.bind(4, catalog::Catalog::schemaToJson(vn.schema)).bind(5, startedAt);
+              s.run();
+              tx.commit();
+            }
+            ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, runId, id, inputs, state.table, vn.schema,
+                                                state.hash, options.batchRows);
+            vn.type->execute(vn.params, *ctx);
+            ctx->flushAppends();
+            if (ctx->resumed()) rep.status = "resumed";
+            nlohmann::json inputTables = nlohmann::json::array();
+            if (!ctx->lineageTable().empty())
+              inputTables.push_back(ctx->lineageTable());
+            else
+              for (const auto& in : inputs) inputTables.push_back(in.tableName);
+            int64_t rows = countRows(db, state.table);
+            int64_t failed = vn.schema.has("error") ? countRows(db, state.table, "error IS NOT NULL") : 0;
+            auto s = db.prepare(
+                "UPDATE node_outputs SET status='complete', input_tables=?, dataset_input=?, row_count=?, "
+                "rows_failed=?, completed_at=? WHERE hash=?");
+            s.bind(1, inputTables.dump());
+            if (ctx->datasetSpec().empty())
+              s.bind(2, nullptr);
+            else
+              s.bind(2, ctx->datasetSpec());
+            s.bind(3, rows).bind(4, failed).bind(5, core::nowIsoUtc()).bind(6, state.hash);
+            s.run();
+          }
+        }
+      }
+
+      if (!isSink) {
+        auto out = m_catalog.nodeOutput(state.hash);
+        state.rows = out ? out->rowCount : 0;
+        state.rowsFailed = out ? out->rowsFailed : 0;
+        rep.rowsOut = state.rows;
+        rep.rowsFailed = state.rowsFailed;
+        // Failed rows keep their error as they flow downstream, so the most any node saw is the number
+        // of rows that failed in this run, even when a later filter dropped them.
+        result.rowsFailed = std::max(result.rowsFailed, state.rowsFailed);
+      }
+      rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+      {
+        Transaction tx(db);
+        auto s = db.prepare(
+            "INSERT INTO node_runs(run_id, node_id, node_type, node_hash, params_json, status, cached, rows_in, "
+            "rows_out, rows_failed, table_name, started_at, ended_at, seconds) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        s.bind(1, runId).bind(2, id).bind(3, vn.type->id()).bind(4, state.hash).bind(5, vn.params.dump());
+        s.bind(6, rep.status).bind(7, rep.status == "cached" ? 1 : 0).bind(8, rep.rowsIn).bind(9, rep.rowsOut);
+        s.bind(10, rep.rowsFailed).bind(11, state.table).bind(12, startedAt).bind(13, core::nowIsoUtc());
+        s.bind(14, rep.seconds);
+        s.run();
+        if (ctx) {
+          auto ri = db.prepare("INSERT OR IGNORE INTO run_inputs(run_id, kind, ref) VALUES(?,?,?)");
+          for (const auto& [kind, ref] : ctx->runInputs()) {
+            ri.reset();
+            ri.bind(1, runId).bind(2, kind).bind(3, ref);
+            ri.run();
+          }
+        }
+        tx.commit();
+      }
+      // A cached source still tells lineage what it read.
+      if (!ctx && vn.type->id() == "dataset.read") {
+        auto v = m_catalog.resolveDataset(vn.params.at("dataset"));
+        if (v.ok()) {
+          auto ri = db.prepare("INSERT OR IGNORE INTO run_inputs(run_id, kind, ref) VALUES(?,?,?)");
+          ri.bind(1, runId).bind(2, "dataset_version").bind(3, v->name + "@" + std::to_string(v->version));
+          ri.run();
+        }
+      }
+      feedback.info(id + " (" + vn.type->id() + "): " + rep.status + ", " + std::to_string(rep.rowsOut) + " rows" +
+                    (rep.rowsFailed ? ", " + std::to_string(rep.rowsFailed) + " failed" : ""));
+      result.nodes.push_back(rep);
+      states[id] = std::move(state);
+    }
+  } catch (const RunError& e) {
+    std::string status = e.kind() == ErrorKind::Cancelled ? "cancelled" : e.kind() == ErrorKind::Budget ? "budget" : "failed";
+    try {
+      finishRun(status, e.what());
+    } catch (...) {
+      // The catalog itself failed (disk full, read-only): the original error is the one to report.
+    }
+    throw;
+  } catch (const std::exception& e) {
+    try {
+      finishRun("failed", e.what());
+    } catch (...) {
+    }
+    throw RunError(ErrorKind::Internal, e.what());
+  }
+  finishRun("succeeded", "");
+  result.status = "succeeded";
+  return result;
+}
+
+}  // namespace loom::exec

@@ -1,0 +1,224 @@
+#include "exec/indexer.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "core/thread_pool.h"
+#include "media/probe.h"
+#include "storage/storage.h"
+
+namespace loom::exec {
+
+using core::ErrorKind;
+
+namespace {
+
+// Listing -> catalog hand-off, bounded so a fast lister cannot fill memory.
+class ObjectQueue {
+ public:
+  explicit ObjectQueue(size_t capacity) : m_capacity(capacity) {}
+  bool push(storage::ObjectInfo&& o) {
+    std::unique_lock lock(m_mutex);
+    m_notFull.wait(lock, [&] { return m_items.size() < m_capacity || m_abandoned; });
+    if (m_abandoned) return false;
+    m_items.push_back(std::move(o));
+    m_notEmpty.notify_one();
+    return true;
+  }
+  // Takes up to `max` items; false when the producer is done and nothing is left.
+  bool take(std::vector<storage::ObjectInfo>& out, size_t max) {
+    std::unique_lock lock(m_mutex);
+    m_notEmpty.wait(lock, [&] { return m_items.size() >= max || m_closed; });
+    while (!m_items.empty() && out.size() < max) {
+      out.push_back(std::move(m_items.front()));
+      m_items.pop_front();
+    }
+    m_notFull.notify_all();
+    return !out.empty() || !m_closed;
+  }
+  void close() {
+    std::lock_guard lock(m_mutex);
+    m_closed = true;
+    m_notEmpty.notify_all();
+  }
+  void abandon() {
+    std::lock_guard lock(m_mutex);
+    m_abandoned = true;
+    m_notFull.notify_all();
+  }
+
+ private:
+  size_t m_capacity;
+  std::mutex m_mutex;
+  std::condition_variable m_notFull, m_notEmpty;
+  std::deque<storage::ObjectInfo> m_items;
+  bool m_closed = false, m_abandoned = false;
+};
+
+struct Pending {
+  storage::ObjectInfo info;
+  bool needsProbe = false;
+  media::ProbeResult probe;
+};
+
+}  // namespace
+
+core::Result<IndexResult> indexSource(catalog::Catalog& cat, const IndexOptions& options, core::Feedback& fb) {
+  auto start = std::chrono::steady_clock::now();
+  auto uri = storage::normalizeUri(options.uri);
+  if (!uri.ok()) return uri.error();
+  auto backend = storage::storageFor(uri.value());
+  if (!backend.ok()) return backend.error();
+  IndexResult result;
+  result.source = uri.value();
+  auto& db = cat.db();
+  std::string startedAt = core::nowIsoUtc();
+
+  {
+    auto s = db.prepare(
+        "INSERT INTO sources(uri, glob, created_at) VALUES(?,?,?) ON CONFLICT(uri, glob) DO NOTHING");
+    s.bind(1, result.source).bind(2, options.glob).bind(3, startedAt);
+    s.run();
+    auto q = db.prepare("SELECT id FROM sources WHERE uri=? AND glob=?");
+    q.bind(1, result.source).bind(2, options.glob);
+    q.step();
+    result.sourceId = q.int64(0);
+  }
+
+  ObjectQueue queue(options.batch * 4);
+  core::Result<void> listResult;
+  std::thread lister([&] {
+    storage::ListOptions lo;
+    lo.glob = options.glob;
+    listResult = backend.value()->list(result.source, lo,
+                                       [&](storage::ObjectInfo&& o) { return queue.push(std::move(o)); }, &fb);
+    queue.close();
+  });
+
+  core::ThreadPool pool(options.threads);
+  auto lookup = db.prepare("SELECT etag, probed_etag FROM objects WHERE uri=?");
+  auto upsert = db.prepare(
+      "INSERT INTO objects(uri, name, etag, size, mtime, source_id, mime, width, height, probed_etag, error, seen_at) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(uri) DO UPDATE SET name=excluded.name, etag=excluded.etag, "
+      "size=excluded.size, mtime=excluded.mtime, source_id=excluded.source_id, "
+      "mime=CASE WHEN excluded.probed_etag IS NULL THEN objects.mime ELSE excluded.mime END, "
+      "width=CASE WHEN excluded.probed_etag IS NULL THEN objects.width ELSE excluded.width END, "
+      "height=CASE WHEN excluded.probed_etag IS NULL THEN objects.height ELSE excluded.height END, "
+      "probed_etag=CASE WHEN excluded.probed_etag IS NULL AND objects.etag=excluded.etag THEN objects.probed_etag "
+      "ELSE excluded.probed_etag END, "
+      "error=excluded.error, seen_at=excluded.seen_at");
+  auto touch = db.prepare("UPDATE objects SET seen_at=?, source_id=? WHERE uri=?");
+
+  std::vector<storage::ObjectInfo> infos;
+  std::vector<Pending> batch;
+  bool cancelled = false;
+  try {
+    for (;;) {
+      infos.clear();
+      if (!queue.take(infos, options.batch)) break;
+      if (infos.empty()) continue;
+      if (fb.isCancelled()) {
+        cancelled = true;
+        break;
+      }
+      batch.clear();
+      for (auto& o : infos) {
+        Pending p;
+        p.info = std::move(o);
+        batch.push_back(std::move(p));
+      }
+      // Classify against the catalog: only new or changed objects are probed again.
+      std::vector<bool> unchanged(batch.size(), false);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& p = batch[i];
+        if (!p.info.error.empty()) continue;
+        lookup.reset();
+        lookup.bind(1, p.info.uri);
+        if (lookup.step()) {
+          bool same = lookup.text(0) == p.info.etag;
+          bool probed = !lookup.isNull(1) && lookup.text(1) == p.info.etag;
+          if (same) {
+            ++result.unchanged;
+            unchanged[i] = true;
+            p.needsProbe = options.probe && !probed;
+          } else {
+            ++result.changed;
+            p.needsProbe = options.probe;
+          }
+        } else {
+          ++result.added;
+          p.needsProbe = options.probe;
+        }
+      }
+      pool.parallelFor(batch.size(), [&](size_t i) {
+        auto& p = batch[i];
+        if (!p.needsProbe) return;
+        auto head = backend.value()->read(p.info.uri, 0, media::kProbeHeadBytes);
+        if (!head.ok()) {
+          p.probe.error = head.error().message;
+          return;
+        }
+        p.probe = media::probeBytes(head.value(), p.info.name);
+      });
+      catalog::Transaction tx(db);
+      std::string now = core::nowIsoUtc();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& p = batch[i];
+        ++result.objects;
+        if (unchanged[i] && !p.needsProbe) {
+          touch.reset();
+          touch.bind(1, now).bind(2, result.sourceId).bind(3, p.info.uri);
+          touch.run();
+          continue;
+        }
+        std::string error = !p.info.error.empty() ? p.info.error : p.probe.error;
+        if (!error.empty()) ++result.errors;
+        if (p.needsProbe) ++result.probed;
+        upsert.reset();
+        upsert.bind(1, p.info.uri).bind(2, p.info.name);
+        if (p.info.etag.empty()) upsert.bind(3, nullptr); else upsert.bind(3, p.info.etag);
+        if (p.info.size >= 0) upsert.bind(4, p.info.size); else upsert.bind(4, nullptr);
+        if (p.info.mtimeNs) upsert.bind(5, core::isoTimeUtc(p.info.mtimeNs)); else upsert.bind(5, nullptr);
+        upsert.bind(6, result.sourceId);
+        if (p.needsProbe) {
+          upsert.bind(7, p.probe.mime);
+          if (p.probe.width) upsert.bind(8, *p.probe.width); else upsert.bind(8, nullptr);
+          if (p.probe.height) upsert.bind(9, *p.probe.height); else upsert.bind(9, nullptr);
+          upsert.bind(10, p.info.etag);
+        } else {
+          upsert.bind(7, nullptr).bind(8, nullptr).bind(9, nullptr).bind(10, nullptr);
+        }
+        if (error.empty()) upsert.bind(11, nullptr); else upsert.bind(11, error);
+        upsert.bind(12, now);
+        upsert.run();
+      }
+      tx.commit();
+      fb.progress("index", result.objects, -1);
+    }
+  } catch (...) {
+    queue.abandon();
+    lister.join();
+    throw;
+  }
+  queue.abandon();
+  lister.join();
+  if (cancelled || fb.isCancelled()) return core::makeError(ErrorKind::Cancelled, "indexing cancelled; the objects indexed so far are kept");
+  if (!listResult.ok()) return listResult.error();
+
+  {
+    auto m = db.prepare("SELECT count(*) FROM objects WHERE source_id=? AND seen_at < ?");
+    m.bind(1, result.sourceId).bind(2, startedAt);
+    m.step();
+    result.missing = m.int64(0);
+    auto u = db.prepare("UPDATE sources SET indexed_at=?, object_count=? WHERE id=?");
+    u.bind(1, core::nowIsoUtc()).bind(2, result.objects).bind(3, result.sourceId);
+    u.run();
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace loom::exec

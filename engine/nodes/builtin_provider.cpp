@@ -1,0 +1,21 @@
+#include "nodes/builtin_provider.h"
+
+namespace loom::nodes {
+
+void BuiltinProvider::load(NodeRegistry& registry) const {
+  addStorageNodes(registry);
+  addMediaNodes(registry);
+  addTableNodes(registry);
+  addDatasetNodes(registry);
+}
+
+const NodeRegistry& NodeRegistry::builtin() {
+  static const NodeRegistry registry = [] {
+    NodeRegistry r;
+    r.addProvider(BuiltinProvider());
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace loom::nodes

@@ -1,0 +1,20 @@
+#pragma once
+// The built-in node library: sources, media, table and dataset nodes.
+
+#include "nodes/registry.h"
+
+namespace loom::nodes {
+
+class BuiltinProvider : public NodeProvider {
+ public:
+  std::string id() const override { return "loom"; }
+  void load(NodeRegistry& registry) const override;
+};
+
+// Factories, one per file, used by BuiltinProvider::load().
+void addStorageNodes(NodeRegistry& registry);
+void addMediaNodes(NodeRegistry& registry);
+void addTableNodes(NodeRegistry& registry);
+void addDatasetNodes(NodeRegistry& registry);
+
+}  // namespace loom::nodes

@@ -1,0 +1,140 @@
+#pragma once
+// Node prototypes, registered by providers into a NodeRegistry (QGIS-processing style). A NodeType is
+// immutable and shared by every flow; per-run state lives in the ExecContext the executor passes to
+// execute(). Thread-safety: NodeType methods are const and may be called from any thread.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/feedback.h"
+#include "core/result.h"
+#include "core/value.h"
+
+namespace loom::catalog {
+class Catalog;
+}
+
+namespace loom::nodes {
+
+using Params = nlohmann::json;  // a JSON object, validated against the node's ParamSpecs
+
+enum class ParamType { String, Integer, Number, Boolean, Enum, Uri, SqlExpr, SqlOrder, ColumnMap, DatasetRef };
+const char* paramTypeName(ParamType t);
+
+struct ParamSpec {
+  ParamSpec() = default;
+  ParamSpec(std::string n, ParamType t, std::string d, bool req = false, nlohmann::json def = nullptr)
+      : name(std::move(n)), type(t), doc(std::move(d)), required(req), defaultValue(std::move(def)) {}
+  std::string name;
+  ParamType type = ParamType::String;
+  std::string doc;
+  bool required = false;
+  nlohmann::json defaultValue;           // null: no default
+  std::vector<std::string> choices;      // for Enum
+  std::optional<double> minimum, maximum;
+};
+
+struct PortSpec {
+  std::string name = "in";
+  std::string type = "table";  // the only port type so far; typed so that connections can be checked
+  std::string doc;
+};
+
+// One row on its way through a per-row node: values in output-schema order.
+struct RowBuffer {
+  std::vector<core::Value> values;
+  bool done = false;  // set by a before-batch hook when the value came from a cache
+};
+
+// Hooks for ExecContext::mapRows. beforeBatch/afterBatch run on the executor's thread (they may use
+// the catalog); perRow runs on worker threads and must only touch its own row.
+struct MapSpec {
+  std::function<void(std::vector<RowBuffer>&)> beforeBatch;
+  std::function<void(RowBuffer&)> perRow;
+  std::function<void(std::vector<RowBuffer>&)> afterBatch;  // inside the batch's transaction
+};
+
+struct InputTable {
+  std::string tableName;
+  core::Schema schema;
+  int64_t rowCount = 0;
+};
+
+// What a node sees while it runs. Owned by the executor, valid during NodeType::execute() only.
+class ExecContext {
+ public:
+  virtual ~ExecContext() = default;
+  virtual catalog::Catalog& catalog() = 0;
+  virtual core::Feedback& feedback() = 0;
+  virtual const std::string& nodeId() const = 0;
+  virtual const std::vector<InputTable>& inputs() const = 0;
+  virtual const std::string& outputTable() const = 0;  // created by the executor, empty
+  virtual const core::Schema& outputSchema() const = 0;
+  // Per-row work over inputs()[0]: each output row starts as the input row's values mapped by column
+  // name. Batches are committed as they finish, so a killed run resumes after the last committed one.
+  virtual void mapRows(const MapSpec& spec) = 0;
+  // Structured work: runs `INSERT INTO output(_src, <cols>) <select>`; the select must yield _src
+  // first, then the output columns in order. `userSql` pieces were checked by checkSqlExpr().
+  // `extraReads` names tables besides the inputs that the select may read (dataset.read's version).
+  virtual void insertSelect(const std::string& select, const std::vector<std::string>& extraReads = {}) = 0;
+  // Sources: appends rows (values in output-schema order, _src NULL), committed in batches.
+  virtual void appendRow(std::vector<core::Value> values) = 0;
+  // Sources whose content is only known after running (a listing): the executor derives the node's
+  // cache key from this digest instead of from the parameters alone.
+  virtual void setContentKey(const std::string& digest) = 0;
+  // Sinks: records that a dataset version was produced (or reused).
+  virtual void reportOutput(const std::string& dataset, int64_t version, int64_t rows, bool reused) = 0;
+  // Lineage: the run read this source ("source", uri) or dataset version ("dataset_version", name@v).
+  virtual void addRunInput(const std::string& kind, const std::string& ref) = 0;
+  // Lineage: output rows' _src points into this table (used by dataset.read).
+  virtual void setLineageTable(const std::string& table, const std::string& datasetSpec) = 0;
+  virtual int64_t runId() const = 0;
+  virtual const std::string& nodeHash() const = 0;
+};
+
+// Facts known while validating a flow (the catalog may be absent, e.g. when checking a file alone).
+struct ValidationContext {
+  catalog::Catalog* catalog = nullptr;
+  std::string baseDir;  // relative paths in URI parameters are resolved against it (the flow's folder)
+};
+
+class NodeType {
+ public:
+  virtual ~NodeType() = default;
+  virtual std::string id() const = 0;        // "media.probe"
+  virtual int version() const { return 1; }  // bump when outputs change for unchanged parameters
+  virtual std::string category() const = 0;  // "Sources", "Media", "Table", "Datasets"
+  virtual std::string title() const = 0;
+  virtual std::string doc() const = 0;
+  virtual std::vector<ParamSpec> params() const { return {}; }
+  virtual std::vector<PortSpec> inputs() const { return {PortSpec{}}; }   // empty: a source
+  virtual std::vector<PortSpec> outputs() const { return {PortSpec{"out", "table", ""}}; }  // empty: a sink
+  // The node's output columns for the given inputs; errors name the parameter and what is allowed.
+  // Called during validation, before anything runs.
+  virtual core::Result<core::Schema> outputSchema(const Params& params, const std::vector<core::Schema>& inputs,
+                                                  const ValidationContext& ctx) const = 0;
+  // Extra cache-key material known before running (e.g. the dataset version a read resolves to).
+  virtual core::Result<std::string> runtimeKey(const Params& params, catalog::Catalog& catalog) const {
+    return std::string();
+  }
+  // True for sources whose content is only known after running; they call setContentKey().
+  virtual bool keyedByContent() const { return false; }
+  virtual void execute(const Params& params, ExecContext& ctx) const = 0;
+};
+
+// A parameter failure for validation messages.
+struct ParamError {
+  std::string param;
+  std::string message;
+};
+
+// Fills defaults and checks every parameter against the specs; unknown parameters are errors that
+// list the allowed names.
+std::vector<ParamError> checkParams(const std::vector<ParamSpec>& specs, Params& params);
+
+}  // namespace loom::nodes

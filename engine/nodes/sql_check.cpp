@@ -1,0 +1,108 @@
+#include "nodes/sql_check.h"
+
+#include <cctype>
+#include <cstring>
+
+#include "core/hash.h"
+
+namespace loom::nodes {
+
+using core::ErrorKind;
+
+SqlGuard::SqlGuard(sqlite3* db, std::set<std::string> readTables, std::string insertTable)
+    : m_db(db), m_read(std::move(readTables)), m_insert(std::move(insertTable)) {
+  sqlite3_set_authorizer(m_db, &SqlGuard::authorize, this);
+}
+
+SqlGuard::~SqlGuard() { sqlite3_set_authorizer(m_db, nullptr, nullptr); }
+
+int SqlGuard::authorize(void* self, int action, const char* a, const char* b, const char*, const char*) {
+  auto* g = static_cast<SqlGuard*>(self);
+  auto deny = [&](const std::string& what) {
+    if (g->m_denied.empty()) g->m_denied = what;
+    return SQLITE_DENY;
+  };
+  switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_RECURSIVE:
+      return SQLITE_OK;
+    case SQLITE_READ:
+      if (a && g->m_read.count(a)) return SQLITE_OK;
+      return deny(std::string("reading table ") + (a ? a : "?") + " is not allowed; only the node's input may be read");
+    case SQLITE_INSERT:
+      if (a && !g->m_insert.empty() && g->m_insert == a) return SQLITE_OK;
+      return deny("writing is not allowed in a flow's SQL");
+    case SQLITE_FUNCTION:
+      if (b && (std::strcmp(b, "load_extension") == 0 || std::strcmp(b, "fts3_tokenizer") == 0))
+        return deny(std::string("function ") + b + "() is not allowed");
+      return SQLITE_OK;
+    default:
+      return deny("only expressions over the input's columns are allowed (no statements, PRAGMA or ATTACH)");
+  }
+}
+
+namespace {
+
+void loomHash(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  uint64_t seed = static_cast<uint64_t>(sqlite3_value_int64(argv[0]));
+  const unsigned char* t = sqlite3_value_text(argv[1]);
+  int n = sqlite3_value_bytes(argv[1]);
+  std::string_view v(t ? reinterpret_cast<const char*>(t) : "", t ? static_cast<size_t>(n) : 0);
+  sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(core::fnv1a64(v, seed) >> 1));
+}
+
+bool onlySpace(const char* p) {
+  for (; p && *p; ++p)
+    if (!std::isspace(static_cast<unsigned char>(*p))) return false;
+  return true;
+}
+
+}  // namespace
+
+void registerSqlFunctions(sqlite3* db) {
+  sqlite3_create_function_v2(db, "loom_hash", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                             &loomHash, nullptr, nullptr, nullptr);
+}
+
+core::Result<void> checkSql(const core::Schema& schema, const std::string& sql, SqlPiece piece) {
+  if (sql.find_first_not_of(" \t\r\n") == std::string::npos)
+    return core::makeError(ErrorKind::InvalidFlow, "is empty; write an SQL expression over the input's columns");
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return core::makeError(ErrorKind::Internal, "cannot open an in-memory SQLite database");
+  }
+  registerSqlFunctions(db);
+  std::string ddl = "CREATE TABLE input(_row INTEGER PRIMARY KEY, _src INTEGER";
+  std::string names;
+  for (const auto& c : schema.columns()) {
+    ddl += ", " + core::quoteIdent(c.name) + " " + core::sqlTypeName(c.type);
+    names += (names.empty() ? "" : ", ") + c.name;
+  }
+  ddl += ")";
+  sqlite3_exec(db, ddl.c_str(), nullptr, nullptr, nullptr);
+
+  // The same wrapping as the executor uses, so what passes here is exactly what runs.
+  std::string stmt = piece == SqlPiece::Expression ? "SELECT (" + sql + "\n) FROM input"
+                                                   : "SELECT 1 FROM input ORDER BY " + sql + "\n, _row";
+  core::Result<void> result;
+  {
+    SqlGuard guard(db, {"input"});
+    sqlite3_stmt* s = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v2(db, stmt.c_str(), static_cast<int>(stmt.size()), &s, &tail);
+    if (rc != SQLITE_OK) {
+      std::string msg = guard.denied().empty() ? sqlite3_errmsg(db) : guard.denied();
+      result = core::makeError(ErrorKind::InvalidFlow,
+                               msg + " in `" + sql + "` (columns: " + (names.empty() ? "none" : names) + ")");
+    } else if (!onlySpace(tail)) {
+      result = core::makeError(ErrorKind::InvalidFlow,
+                               "must be a single SQL expression; found more after it in `" + sql + "`");
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return result;
+}
+
+}  // namespace loom::nodes
