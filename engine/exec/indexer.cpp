@@ -209,10 +209,11 @@ core::Result<IndexResult> indexSource(catalog::Catalog& cat, const IndexOptions&
   if (!listResult.ok()) return listResult.error();
 
   {
-    auto m = db.prepare("SELECT count(*) FROM objects WHERE source_id=? AND seen_at < ?");
-    m.bind(1, result.sourceId).bind(2, startedAt);
+    // Every listed entry was written with this source id, so whatever else carries it was not listed.
+    auto m = db.prepare("SELECT count(*) FROM objects WHERE source_id=?");
+    m.bind(1, result.sourceId);
     m.step();
-    result.missing = m.int64(0);
+    result.missing = std::max<int64_t>(0, m.int64(0) - result.objects);
     auto u = db.prepare("UPDATE sources SET indexed_at=?, object_count=? WHERE id=?");
     u.bind(1, core::nowIsoUtc()).bind(2, result.objects).bind(3, result.sourceId);
     u.run();

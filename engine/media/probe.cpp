@@ -467,7 +467,9 @@ ProbeResult probeBytes(std::string_view head, std::string_view name) {
       return result;
     }
     result.mime = refineTextType(*mime, name);
-    if (result.mime.rfind("image/", 0) == 0) {
+    // libmagic gives up on an image cut short right after its signature ("data"); the header parser
+    // still recognises the signature, so a truncated image is reported as corrupt, not as unknown.
+    if (result.mime.rfind("image/", 0) == 0 || result.mime == "application/octet-stream") {
       auto size = imageSize(head);
       if (!size)
         result.error = size.error().message;

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/feedback.h"
 #include "storage/file_storage.h"
@@ -512,18 +514,38 @@ TEST(FileStorage, UnreadableFolderIsReportedAndListingContinues) {
   t.file("locked/secret.txt", "s");
   t.file("z.txt", "z");
   ASSERT_EQ(::chmod(t.path("locked").c_str(), 0), 0);
-  if (::geteuid() == 0) {
-    GTEST_SKIP() << "running as root, which ignores folder permissions; the error path is covered by "
-                    "VanishedFolderDuringListingIsReported";
+  // Root ignores folder permissions, so as root the listing runs in a child process that has dropped
+  // to an unprivileged user; the child reports what it saw through its exit code.
+  auto check = [&]() -> int {
+    const Listing l = listAll(t.uri());
+    if (!l.result.ok()) return 10;
+    if (l.files(t) != std::vector<std::string>{"a.txt", "z.txt"}) return 11;
+    const auto errors = l.errors();
+    if (errors.size() != 1u) return 12;
+    if (errors[0]->uri != t.uri("locked")) return 13;
+    if (!errors[0]->error.starts_with("permission denied: cannot list ")) return 14;
+    if (errors[0]->error.find("check the folder's permissions") == std::string::npos) return 15;
+    return 0;
+  };
+  if (::geteuid() != 0) {
+    EXPECT_EQ(check(), 0);
+    return;
   }
-  const Listing l = listAll(t.uri());
-  ASSERT_TRUE(l.result.ok());
-  EXPECT_EQ(l.files(t), (std::vector<std::string>{"a.txt", "z.txt"}));
-  const auto errors = l.errors();
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0]->uri, t.uri("locked"));
-  EXPECT_TRUE(errors[0]->error.starts_with("permission denied: cannot list ")) << errors[0]->error;
-  EXPECT_NE(errors[0]->error.find("check the folder's permissions"), std::string::npos);
+  const uid_t nobody = 65534;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(t.path(""),
+                                                                    std::filesystem::directory_options::none))
+    ASSERT_EQ(::lchown(e.path().c_str(), nobody, nobody), 0);
+  ASSERT_EQ(::chown(t.path("").c_str(), nobody, nobody), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(nobody) != 0 || ::setuid(nobody) != 0) ::_exit(20);
+    ::_exit(check());
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "exit code says which check failed in the unprivileged child (see above)";
 }
 
 TEST(FileStorage, VanishedFolderDuringListingIsReported) {

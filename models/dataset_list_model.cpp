@@ -1,0 +1,125 @@
+#include "dataset_list_model.h"
+
+#include <QLocale>
+#include <algorithm>
+
+namespace loom::models {
+
+DatasetListModel::DatasetListModel(CatalogService* service, QObject* parent)
+    : QAbstractTableModel(parent), m_service(service) {
+  connect(m_service, &CatalogService::opened, this, [this] {
+    // Another catalog: its datasets are unrelated to the ones shown, so start over.
+    beginResetModel();
+    m_items.clear();
+    endResetModel();
+    refresh();
+  });
+  connect(m_service, &CatalogService::datasetsReady, this, [this](quint64 ticket, const QList<DatasetInfo>& list) {
+    if (ticket != m_ticket) return;
+    m_ticket = 0;
+    apply(list);
+    emit refreshed();
+  });
+  connect(m_service, &CatalogService::requestFailed, this, [this](quint64 ticket, const QString& message) {
+    if (ticket != m_ticket) return;
+    m_ticket = 0;
+    emit refreshFailed(message);
+  });
+}
+
+void DatasetListModel::refresh() { m_ticket = m_service->requestDatasets(); }
+
+void DatasetListModel::apply(QList<DatasetInfo> incoming) {
+  auto byName = [](const DatasetInfo& a, const DatasetInfo& b) { return a.name < b.name; };
+  std::sort(incoming.begin(), incoming.end(), byName);
+  // Merge two name-sorted lists so that unchanged rows keep their identity in views.
+  qsizetype i = 0, j = 0;
+  while (i < m_items.size() || j < incoming.size()) {
+    const bool removeHere = j == incoming.size() || (i < m_items.size() && m_items[i].name < incoming[j].name);
+    const bool insertHere = !removeHere && (i == m_items.size() || incoming[j].name < m_items[i].name);
+    const int row = static_cast<int>(i);
+    if (removeHere) {
+      beginRemoveRows({}, row, row);
+      m_items.removeAt(i);
+      endRemoveRows();
+    } else if (insertHere) {
+      beginInsertRows({}, row, row);
+      m_items.insert(i, incoming[j]);
+      endInsertRows();
+      ++i, ++j;
+    } else {
+      if (!(m_items[i] == incoming[j])) {
+        m_items[i] = incoming[j];
+        emit dataChanged(index(row, 0), index(row, ColumnCount - 1));
+      }
+      ++i, ++j;
+    }
+  }
+}
+
+int DatasetListModel::rowOf(const QString& name) const {
+  for (qsizetype i = 0; i < m_items.size(); ++i)
+    if (m_items[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+int DatasetListModel::rowCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : static_cast<int>(m_items.size());
+}
+
+int DatasetListModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
+
+QVariant DatasetListModel::data(const QModelIndex& index, int role) const {
+  if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid)) return {};
+  const DatasetInfo& d = m_items.at(index.row());
+  switch (role) {
+    case Qt::DisplayRole:
+    case Qt::EditRole:
+      // Raw values: the view's delegate formats numbers and times in the user's locale, and a sort
+      // proxy compares them as numbers and times rather than text.
+      switch (index.column()) {
+        case NameColumn: return d.name;
+        case VersionsColumn: return d.versions;
+        case LatestColumn: return d.latestVersion;
+        case RowsColumn: return d.latestRows;
+        case UpdatedColumn: return d.updatedAt.isValid() ? QVariant(d.updatedAt.toLocalTime()) : QVariant();
+      }
+      break;
+    case Qt::TextAlignmentRole:
+      if (index.column() == NameColumn) return QVariant::fromValue(Qt::AlignLeft | Qt::AlignVCenter);
+      return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
+    case Qt::ToolTipRole:
+      return tr("%1: %n version(s), latest v%2 with %3 rows", nullptr, static_cast<int>(d.versions))
+          .arg(d.name)
+          .arg(d.latestVersion)
+          .arg(QLocale().toString(d.latestRows));
+    case DatasetNameRole: return d.name;
+    case LatestVersionRole: return d.latestVersion;
+  }
+  return {};
+}
+
+QVariant DatasetListModel::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (orientation != Qt::Horizontal) return {};
+  if (role == Qt::DisplayRole) {
+    switch (section) {
+      case NameColumn: return tr("Dataset");
+      case VersionsColumn: return tr("Versions");
+      case LatestColumn: return tr("Latest");
+      case RowsColumn: return tr("Rows");
+      case UpdatedColumn: return tr("Updated");
+    }
+  } else if (role == Qt::TextAlignmentRole) {
+    return QVariant::fromValue((section == NameColumn ? Qt::AlignLeft : Qt::AlignRight) | Qt::AlignVCenter);
+  } else if (role == Qt::ToolTipRole) {
+    switch (section) {
+      case VersionsColumn: return tr("How many versions were saved");
+      case LatestColumn: return tr("Number of the latest version");
+      case RowsColumn: return tr("Rows in the latest version");
+      case UpdatedColumn: return tr("When the latest version was saved");
+    }
+  }
+  return {};
+}
+
+}  // namespace loom::models

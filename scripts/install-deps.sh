@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Loom's build, tests, demo and benchmarks need. Idempotent and
+# quiet when everything is present. Run as root or with sudo available.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  # engine libraries
+  libsqlite3-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libmagic-dev libmagic-mgc
+  libopencv-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+  # CLI and tests
+  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev sqlite3 python3 file
+  # desktop app
+  qt6-base-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools libgl-dev fonts-dejavu-core
+  # demo assets and GUI checks
+  ffmpeg espeak-ng xvfb xauth
+  # benchmark peers
+  hyperfine time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # dpkg-query is quiet and fast; only ask apt when something is really missing.
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

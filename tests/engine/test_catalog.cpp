@@ -1,0 +1,84 @@
+#include <sqlite3.h>
+
+#include "catalog/catalog.h"
+#include "test_support.h"
+
+using namespace loom;
+
+TEST(Catalog, CreatesSchemaWithWalAndVersion) {
+  test::TempDir dir;
+  auto cat = catalog::Catalog::open((dir / "sub/catalog.db").string()).orThrow();
+  auto s = cat->db().prepare("PRAGMA user_version");
+  ASSERT_TRUE(s.step());
+  EXPECT_EQ(s.int64(0), catalog::kSchemaVersion);
+  auto j = cat->db().prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(j.step());
+  EXPECT_EQ(j.text(0), "wal");
+  for (const char* t : {"sources", "objects", "datasets", "dataset_versions", "runs", "node_runs", "node_outputs",
+                        "model_calls", "call_cache", "blobs", "run_inputs"})
+    EXPECT_TRUE(cat->db().tableExists(t)) << t;
+}
+
+TEST(Catalog, ReopenKeepsData) {
+  test::TempDir dir;
+  std::string path = (dir / "c.db").string();
+  {
+    auto cat = catalog::Catalog::open(path).orThrow();
+    cat->db().exec("INSERT INTO datasets(name, created_at) VALUES('x', 'now')");
+  }
+  auto cat = catalog::Catalog::open(path).orThrow();
+  ASSERT_EQ(cat->datasets().size(), 1u);
+  EXPECT_EQ(cat->datasets()[0].name, "x");
+}
+
+TEST(Catalog, RefusesNewerSchemaWithClearMessage) {
+  test::TempDir dir;
+  std::string path = (dir / "c.db").string();
+  {
+    auto cat = catalog::Catalog::open(path).orThrow();
+    cat->db().exec("PRAGMA user_version=99");
+  }
+  auto r = catalog::Catalog::open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("newer than this Loom"), std::string::npos) << r.error().message;
+}
+
+TEST(Catalog, RefusesForeignSqliteFile) {
+  test::TempDir dir;
+  std::string path = (dir / "other.db").string();
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto r = catalog::Catalog::open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("not a Loom catalog"), std::string::npos) << r.error().message;
+  // And the foreign file is untouched.
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &s, nullptr);
+  sqlite3_step(s);
+  EXPECT_EQ(sqlite3_column_int(s, 0), 1);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+}
+
+TEST(Catalog, RefusesGarbageFile) {
+  test::TempDir dir;
+  test::writeFile(dir / "junk.db", std::string(4096, 'x'));
+  auto r = catalog::Catalog::open((dir / "junk.db").string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, core::ErrorKind::Catalog);
+}
+
+TEST(Catalog, ResolveDatasetErrorsNameWhatExists) {
+  test::TempDir dir;
+  auto cat = catalog::Catalog::open((dir / "c.db").string()).orThrow();
+  auto r = cat->resolveDataset("nope");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, core::ErrorKind::NotFound);
+  EXPECT_NE(r.error().message.find("no datasets yet"), std::string::npos);
+  auto bad = cat->resolveDataset("x@zero");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, core::ErrorKind::InvalidInput);
+}
