@@ -233,8 +233,10 @@ echo "$VERSION" >"$work/$STAMP_NAME"
 # Move into place: DIR is empty, missing, or an older version made by this script.
 if [[ -d "$dir" ]]; then
   if [[ -f "$dir/$STAMP_NAME" ]]; then
-    rm -rf -- "${dir:?}"/{photos,graphics,video,audio,docs,text,broken} "$dir/$STAMP_NAME"
-    [[ -z "$(ls -A "$dir")" ]] || die "$dir holds files this script did not make; remove them or pass another folder"
+    others="$(find "$dir" -mindepth 1 -maxdepth 1 -not -name "$STAMP_NAME" \
+      -not \( -type d \( -name photos -o -name graphics -o -name video -o -name audio -o -name docs -o -name text -o -name broken \) \))"
+    [[ -z "$others" ]] || die "$dir holds files this script did not make ($(head -n1 <<<"$others")); remove them or pass another folder"
+    rm -rf -- "${dir:?}"/{photos,graphics,video,audio,docs,text,broken} "${dir:?}/$STAMP_NAME"
   fi
   rmdir -- "$dir"
 fi

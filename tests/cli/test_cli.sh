@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# End-to-end tests of loom-cli on generated fixtures: index, run, show, export, lineage, error exits,
+# and kill -9 during a run followed by a re-run that completes with every row exactly once.
+set -uo pipefail
+CLI=${1:?usage: test_cli.sh path/to/loom-cli}
+T=$(mktemp -d /tmp/loom-cli-test.XXXXXX)
+trap '[ -n "${LOOM_KEEP_TEST_DIR:-}" ] || rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+check() { local desc=$1; shift; if "$@"; then ok; else bad "$desc"; fi; }
+# py EXPR-FILE ARGS: evaluates a python assertion script; exit 0 when it holds.
+py() { python3 -c "$@"; }
+
+# ---- fixture: mixed files, nested folders, odd names ------------------------------------------
+python3 - "$T/data" <<'PYEOF'
+import os, struct, sys, zlib
+root = sys.argv[1]
+def png(w, h):
+    ihdr = b'IHDR' + struct.pack('>II', w, h) + b'\x08\x02\x00\x00\x00'
+    iend = b'IEND'
+    return (b'\x89PNG\r\n\x1a\n' + struct.pack('>I', 13) + ihdr + struct.pack('>I', zlib.crc32(ihdr)) +
+            struct.pack('>I', 0) + iend + struct.pack('>I', zlib.crc32(iend)))
+n = 0
+for d in range(20):
+    for i in range(100):
+        p = os.path.join(root, f'set{d:02d}', f'img{i:03d}.png')
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        open(p, 'wb').write(png(64 + 16 * i, 48 + d)); n += 1
+for i in range(800):
+    p = os.path.join(root, 'text', f'note{i:04d}.txt')
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(p, 'w').write(f'note {i}\n' * (i % 7 + 1)); n += 1
+os.makedirs(os.path.join(root, 'odd'), exist_ok=True)
+open(os.path.join(root, 'odd', 'with space & #hash.png'), 'wb').write(png(2000, 1000)); n += 1
+open(os.path.join(root.encode(), b'odd', b'caf\xe9.png'), 'wb').write(png(1500, 10)); n += 1
+for i in range(3):
+    open(os.path.join(root, 'odd', f'broken{i}.png'), 'wb').write(png(10, 10)[:12 + 4 * i]); n += 1
+
+PYEOF
+NFILES=$(find "$T/data" -type f | wc -l)
+NWIDE=$(( 100 - 59 + 2 ))  # per set, img with 64+16i >= 1000 -> i >= 59 (41 per set) ... computed below
+NWIDE=$(( 20 * 41 + 2 ))
+
+NFILES=$(find "$T/data" -type f | wc -l)
+# Per set of 100, widths 64+16i reach 1000 from i=59 on (41 images); plus the two wide odd names.
+NWIDE=$(( 20 * 41 + 2 ))
+
+cat > "$T/flow.loomflow" <<EOF
+{"format": "loom.flow/1", "name": "cli-test",
+ "nodes": [
+  {"id": "src", "type": "storage.list", "params": {"uri": "$T/data"}},
+  {"id": "meta", "type": "media.probe", "params": {}},
+  {"id": "wide", "type": "table.filter", "params": {"where": "width >= 1000"}},
+  {"id": "out", "type": "dataset.save", "params": {"name": "wide"}}],
+ "edges": [{"from": "src", "to": "meta"}, {"from": "meta", "to": "wide"}, {"from": "wide", "to": "out"}]}
+EOF
+C="$T/c.db"
+
+# ---- index ----------------------------------------------------------------------------------------
+out=$("$CLI" --catalog "$C" index "$T/data" --json 2>"$T/err")
+check "index --json counts every file and the broken ones" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['objects']==$NFILES, j; assert j['errors']==3, j; assert j['probed']==$NFILES, j" "$out"
+out=$("$CLI" index "$T/data" --json --catalog "$C" 2>/dev/null)
+check "re-index finds everything unchanged and probes nothing" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['unchanged']==$NFILES and j['probed']==0, j" "$out"
+check "progress bar stays off when stderr is not a terminal" bash -c "! grep -q $'\r' '$T/err'"
+
+# ---- run --------------------------------------------------------------------------------------------
+out=$("$CLI" --catalog "$C" run "$T/flow.loomflow" --json 2>/dev/null); rc=$?
+check "run exits 0" test $rc -eq 0
+check "run --json has the fixed keys and counts" py "
+import json,sys; j=json.loads(sys.argv[1])
+assert set(j)>={'run_id','status','outputs','rows_failed','calls','calls_cached','cost_usd'}, j
+assert j['status']=='succeeded' and j['rows_failed']==3 and j['calls']==0, j
+assert j['outputs']==[{'dataset':'wide','version':1,'rows':$NWIDE}], j" "$out"
+out=$("$CLI" --catalog "$C" run "$T/flow.loomflow" --json 2>/dev/null)
+check "unchanged re-run makes no new version" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['outputs'][0]['version']==1, j" "$out"
+out=$("$CLI" --catalog "$C" run "$T/flow.loomflow" --param wide.where="width >= 1900" --json 2>/dev/null)
+check "--param override makes version 2 with the new filter" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['outputs']==[{'dataset':'wide','version':2,'rows':1}], j" "$out"
+out=$("$CLI" --catalog "$C" run "$T/flow.loomflow" --dry-run --json 2>/dev/null)
+check "dry run plans without running" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['status']=='dry-run' and j['run_id'] is None, j
+assert [p['node'] for p in j['plan']]==['src','meta','wide','out'], j" "$out"
+
+# ---- datasets, show, export, lineage ----------------------------------------------------------------
+out=$("$CLI" --catalog "$C" datasets --json)
+check "datasets lists versions and rows" py "
+import json,sys; j=json.loads(sys.argv[1]); d=j['datasets'][0]
+assert d['name']=='wide' and d['versions']==2 and d['latest_version']==2 and d['rows']==1, j" "$out"
+out=$("$CLI" --catalog "$C" show wide@1 --limit 5 --json)
+check "show --json has dataset, version, columns and row objects" py "
+import json,sys; j=json.loads(sys.argv[1])
+assert j['dataset']=='wide' and j['version']==1 and len(j['rows'])==5, j.keys()
+for c in ['uri','etag','size','mtime','mime','width','height','error']: assert c in j['columns'], c
+r=j['rows'][0]; assert r['width']>=1000 and r['mime']=='image/png' and r['uri'].startswith('file:///'), r" "$out"
+"$CLI" --catalog "$C" export wide@1 --format jsonl --out "$T/wide.jsonl" >/dev/null
+check "export jsonl writes one row object per line" py "
+import json; rows=[json.loads(l) for l in open('$T/wide.jsonl')]
+assert len(rows)==$NWIDE; assert all(r['width']>=1000 for r in rows)
+assert any(r['name']=='with space & #hash.png' and '%20' in r['uri'] for r in rows)
+assert any(r['uri'].endswith('caf%E9.png') for r in rows), 'non-UTF-8 name kept losslessly in the uri'"
+"$CLI" --catalog "$C" export wide@1 --format csv --out "$T/wide.csv" >/dev/null
+check "export csv parses back with the same rows" py "
+import csv; rows=list(csv.DictReader(open('$T/wide.csv', newline='')))
+assert len(rows)==$NWIDE and 'uri' in rows[0] and 'width' in rows[0]
+assert any(r['name']=='with space & #hash.png' for r in rows)"
+out=$("$CLI" --catalog "$C" lineage wide@2 --row 1 --json)
+check "row lineage ends at the source object" py "
+import json,sys; j=json.loads(sys.argv[1])
+assert j['source']['uri'].endswith('with%20space%20%26%20%23hash.png'), j['source']
+assert [s['label'].split(' ')[0] for s in j['steps']]==['wide@2','wide','meta','src'], j['steps']" "$out"
+out=$("$CLI" --catalog "$C" lineage wide --json)
+check "dataset lineage names run, inputs and nodes" py "
+import json,sys; j=json.loads(sys.argv[1])
+assert j['run']['status']=='succeeded' and j['inputs'][0]['kind']=='source' and len(j['nodes'])==4, j" "$out"
+out=$("$CLI" --catalog "$C" cost --json)
+check "cost summary works on an empty ledger" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['calls']==0 and j['cost_usd']==0, j" "$out"
+
+# ---- errors: clear message, right exit code ---------------------------------------------------------
+sed 's/width >= 1000/widht >= 1000/' "$T/flow.loomflow" > "$T/bad.loomflow"
+"$CLI" --catalog "$C" run "$T/bad.loomflow" 2>"$T/err" >/dev/null; rc=$?
+check "invalid flow exits 2" test $rc -eq 2
+check "invalid flow names node, parameter and problem" grep -q "node 'wide', parameter 'where': no such column: widht" "$T/err"
+echo '{"format": "loom.flow/7", "nodes": []}' > "$T/future.loomflow"
+"$CLI" --catalog "$C" run "$T/future.loomflow" 2>"$T/err" >/dev/null; rc=$?
+check "unknown format exits 2 with a clear refusal" bash -c "[ $rc -eq 2 ] && grep -q 'unknown format \"loom.flow/7\"' '$T/err'"
+"$CLI" --catalog "$C" run "$T/nope.loomflow" 2>/dev/null >/dev/null; rc=$?
+check "missing flow file exits 2" test $rc -eq 2
+"$CLI" --catalog "$C" show nosuch 2>"$T/err" >/dev/null; rc=$?
+check "unknown dataset exits 2 naming what exists" bash -c "[ $rc -eq 2 ] && grep -q 'datasets: wide' '$T/err'"
+"$CLI" --catalog "$C" run "$T/flow.loomflow" --param nonsense 2>/dev/null >/dev/null; rc=$?
+check "malformed --param exits 2" test $rc -eq 2
+"$CLI" --catalog "$C" frobnicate 2>/dev/null >/dev/null; rc=$?
+check "unknown subcommand exits 2" test $rc -eq 2
+out=$("$CLI" --catalog "$C" show nosuch --json 2>/dev/null)
+check "errors are JSON on stdout with --json" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['error']['kind']=='not_found', j" "$out"
+
+# ---- kill -9 during a run, then resume: every row exactly once ---------------------------------------
+python3 - "$T/big" <<'PYEOF'
+import os, sys
+root = sys.argv[1]
+for d in range(40):
+    os.makedirs(os.path.join(root, f'd{d:02d}'), exist_ok=True)
+    for i in range(250):
+        open(os.path.join(root, f'd{d:02d}', f'f{i:03d}.txt'), 'w').write('x' * (i % 50))
+PYEOF
+NBIG=10000
+sed "s|$T/data|$T/big|; s/width >= 1000/1/" "$T/flow.loomflow" > "$T/bigflow.loomflow"
+TRIALS=${LOOM_KILL_TRIALS:-8}
+for trial in $(seq 1 "$TRIALS"); do
+  K="$T/kill$trial.db"
+  "$CLI" --catalog "$K" --threads 2 run "$T/bigflow.loomflow" >/dev/null 2>&1 &
+  pid=$!
+  # Kill at a different point each trial: during listing, probing or saving.
+  sleep "$(python3 -c "print(0.05 + 0.12 * $trial)")"
+  kill -9 $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  out=$("$CLI" --catalog "$K" run "$T/bigflow.loomflow" --json 2>/dev/null); rc=$?
+  check "trial $trial: re-run after kill -9 succeeds" test $rc -eq 0
+  check "trial $trial: every row exactly once" py "
+import json,sqlite3,sys; j=json.loads(sys.argv[1]); assert j['outputs'][0]['rows']==$NBIG, j
+db=sqlite3.connect('$K'); t=db.execute(\"select table_name from dataset_versions\").fetchall()
+assert len(t)==1, t
+n,d=db.execute(f'select count(*), count(distinct uri) from {t[0][0]}').fetchone(); assert n==d==$NBIG, (n,d)
+assert db.execute('pragma integrity_check').fetchone()[0]=='ok'" "$out"
+  resumed=$(python3 -c "
+import sqlite3; db=sqlite3.connect('$K')
+print(db.execute(\"select count(*) from node_runs where status='resumed'\").fetchone()[0])")
+  [ "$resumed" -gt 0 ] && RESUMED=$(( ${RESUMED:-0} + 1 ))
+done
+echo "kill -9 trials: $TRIALS, of which the re-run resumed a half-done node in ${RESUMED:-0}" >&2
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
