@@ -3,8 +3,10 @@
 // of timings. bench/run.sh runs it beside `sqlite3 .import` of the same rows as CSV (written by
 // `--csv`), so the comparison is a ratio taken in one run. Timings are printed, never asserted.
 //
-// Usage: bench_dataset_save --catalog PATH [--rows N] [--threads N]
+// Usage: bench_dataset_save --catalog PATH [--rows N] [--threads N] [--sql STMT]...
 //        bench_dataset_save --csv PATH [--rows N]      (writes the same rows as CSV with a header)
+// --sql runs a statement on the catalog connection before the flow (e.g. "PRAGMA wal_autocheckpoint=0"):
+// for what-if experiments when looking for engine speed-ups; run.sh never passes it.
 
 #include <sys/resource.h>
 
@@ -206,7 +208,7 @@ int writeCsv(const std::string& path, int64_t rows) {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: bench_dataset_save --catalog PATH [--rows N] [--threads N]\n"
+               "usage: bench_dataset_save --catalog PATH [--rows N] [--threads N] [--sql STMT]...\n"
                "       bench_dataset_save --csv PATH [--rows N]\n"
                "The catalog must not exist yet (the benchmark measures a save into a fresh catalog).\n");
 }
@@ -215,6 +217,7 @@ void usage() {
 
 int main(int argc, char** argv) {
   std::string catalogPath, csvPath;
+  std::vector<std::string> extraSql;
   int64_t rows = 1'000'000;
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
@@ -230,6 +233,7 @@ int main(int argc, char** argv) {
     else if (a == "--csv") csvPath = next();
     else if (a == "--rows") rows = std::atoll(next());
     else if (a == "--threads") threads = std::atoi(next());
+    else if (a == "--sql") extraSql.emplace_back(next());
     else {
       usage();
       return 2;
@@ -249,6 +253,7 @@ int main(int argc, char** argv) {
   try {
     auto t0 = Clock::now();
     auto cat = catalog::Catalog::open(catalogPath).orThrow();
+    for (const auto& sql : extraSql) cat->db().exec(sql);
     const double openSeconds = secondsSince(t0);
 
     SourceTimings timings;
@@ -302,6 +307,7 @@ int main(int argc, char** argv) {
         {"peak_rss_mb", peakRssMb()},
         {"catalog_bytes", fileSize(catalogPath)},
     };
+    if (!extraSql.empty()) out["sql"] = extraSql;
     std::printf("%s\n", out.dump().c_str());
     if (saved.rowCount != rows) {
       std::fprintf(stderr, "bench_dataset_save: saved %" PRId64 " rows, expected %" PRId64 "\n", saved.rowCount, rows);

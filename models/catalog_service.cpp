@@ -60,21 +60,24 @@ CatalogService::Ticket CatalogService::request(std::function<void(WorkerState&, 
   return ticket;
 }
 
-void CatalogService::open(const QString& path) {
-  post([this, path](WorkerState& w) {
-    auto opened = catalog::Catalog::open(path.toStdString(), true);
-    if (!opened.ok()) {
-      QString message = QString::fromStdString(opened.error().message);
+CatalogService::Ticket CatalogService::open(const QString& path) {
+  const Ticket ticket = m_nextTicket++;
+  post([this, path, ticket](WorkerState& w) {
+    auto result = catalog::Catalog::open(path.toStdString(), true);
+    if (!result.ok()) {
+      QString message = QString::fromStdString(result.error().message);
       reply([this, path, message] { emit openFailed(path, message); });
       return;
     }
-    w.catalog = std::move(opened).value();
+    w.catalog = std::move(result).value();
     QString actual = QString::fromStdString(w.catalog->path());
-    reply([this, actual] {
+    reply([this, actual, ticket] {
       m_path = actual;
+      m_openTicket = ticket;
       emit opened(actual);
     });
   });
+  return ticket;
 }
 
 CatalogService::Ticket CatalogService::requestDatasets() {

@@ -30,7 +30,11 @@ class CatalogService : public QObject {
 
   // Opens (creating when missing) the catalog at `path`. On success the previous catalog is closed
   // and opened() follows; on failure the previous catalog stays open and openFailed() follows.
-  void open(const QString& path);
+  // Requests made after this call are served by the new catalog when it opens.
+  Ticket open(const QString& path);
+  // The ticket of the open() that succeeded last (0 before): a reply to a request with a smaller
+  // ticket came from an earlier catalog.
+  Ticket openTicket() const { return m_openTicket; }
   // The catalog opened last with success; empty before.
   QString catalogPath() const { return m_path; }
   bool isOpen() const { return !m_path.isEmpty(); }
@@ -62,6 +66,7 @@ class CatalogService : public QObject {
   std::unique_ptr<QObject> m_workerContext;  // lives on m_thread: posted work runs there
   std::unique_ptr<WorkerState> m_worker;     // touched only on m_thread
   QString m_path;
+  Ticket m_openTicket = 0;
   Ticket m_nextTicket = 1;
 };
 

@@ -8,7 +8,9 @@ namespace loom::models {
 DatasetListModel::DatasetListModel(CatalogService* service, QObject* parent)
     : QAbstractTableModel(parent), m_service(service) {
   connect(m_service, &CatalogService::opened, this, [this] {
-    // Another catalog: its datasets are unrelated to the ones shown, so start over.
+    // Another catalog: its datasets are unrelated to the ones shown, so start over, unless a refresh
+    // made after open() is on its way already.
+    if (m_origin >= m_service->openTicket() || m_ticket >= m_service->openTicket()) return;
     beginResetModel();
     m_items.clear();
     endResetModel();
@@ -17,6 +19,12 @@ DatasetListModel::DatasetListModel(CatalogService* service, QObject* parent)
   connect(m_service, &CatalogService::datasetsReady, this, [this](quint64 ticket, const QList<DatasetInfo>& list) {
     if (ticket != m_ticket) return;
     m_ticket = 0;
+    if (m_origin < m_service->openTicket() && !m_items.isEmpty()) {
+      beginResetModel();  // the first list from a newly opened catalog
+      m_items.clear();
+      endResetModel();
+    }
+    m_origin = ticket;
     apply(list);
     emit refreshed();
   });

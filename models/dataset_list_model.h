@@ -43,6 +43,7 @@ class DatasetListModel : public QAbstractTableModel {
   CatalogService* m_service;
   QList<DatasetInfo> m_items;  // sorted by name
   quint64 m_ticket = 0;        // the refresh in flight, 0 when none
+  quint64 m_origin = 0;        // ticket of the refresh that the items came from
 };
 
 }  // namespace loom::models

@@ -37,12 +37,7 @@ open(os.path.join(root, 'odd', 'with space & #hash.png'), 'wb').write(png(2000, 
 open(os.path.join(root.encode(), b'odd', b'caf\xe9.png'), 'wb').write(png(1500, 10)); n += 1
 for i in range(3):
     open(os.path.join(root, 'odd', f'broken{i}.png'), 'wb').write(png(10, 10)[:12 + 4 * i]); n += 1
-
 PYEOF
-NFILES=$(find "$T/data" -type f | wc -l)
-NWIDE=$(( 100 - 59 + 2 ))  # per set, img with 64+16i >= 1000 -> i >= 59 (41 per set) ... computed below
-NWIDE=$(( 20 * 41 + 2 ))
-
 NFILES=$(find "$T/data" -type f | wc -l)
 # Per set of 100, widths 64+16i reach 1000 from i=59 on (41 images); plus the two wide odd names.
 NWIDE=$(( 20 * 41 + 2 ))
