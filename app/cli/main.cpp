@@ -112,7 +112,7 @@ int cmdRun(const Globals& g, const std::string& flowPath, const std::vector<std:
     rows.push_back({n.id, n.type, n.status, std::to_string(n.rowsIn), std::to_string(n.rowsOut),
                     std::to_string(n.rowsFailed), secs});
   }
-  cli::printTable(stdout, {"node", "type", "status", "rows in", "rows out", "failed", "seconds"}, rows);
+  cli::printTable(stdout, {"node", "type", "status", "rows in", "rows out", "with error", "seconds"}, rows);
   for (const auto& o : r.outputs)
     std::printf("dataset %s@%lld: %lld rows%s\n", o.dataset.c_str(), static_cast<long long>(o.version),
                 static_cast<long long>(o.rows), o.reused ? " (unchanged; no new version)" : "");

@@ -75,7 +75,9 @@ Validation validateFlow(const Flow& flow, const nodes::NodeRegistry& registry, c
     auto dot = key.find('.');
     std::string nodeId = key.substr(0, dot);
     if (dot == std::string::npos || !byId.count(nodeId)) {
-      issue("", "", "--param " + key + ": write NODE.PARAM=VALUE with NODE one of the flow's node ids");
+      std::string known;
+      for (const auto& id : ids) known += (known.empty() ? "" : ", ") + id;
+      issue("", "", "--param " + key + ": write NODE.PARAM=VALUE with NODE one of the flow's node ids (" + known + ")");
       continue;
     }
     auto& vn = byId[nodeId];

@@ -471,9 +471,11 @@ ProbeResult probeBytes(std::string_view head, std::string_view name) {
     // still recognises the signature, so a truncated image is reported as corrupt, not as unknown.
     if (result.mime.rfind("image/", 0) == 0 || result.mime == "application/octet-stream") {
       auto size = imageSize(head);
-      if (!size)
+      // A header that lies beyond the bytes read (a TIFF whose directory follows its pixels) leaves the
+      // size unknown; that is not a broken file, so the row does not fail.
+      if (!size && size.error().kind != ErrorKind::Unsupported)
         result.error = size.error().message;
-      else if (*size) {
+      else if (size && *size) {
         result.width = (*size)->first;
         result.height = (*size)->second;
       }
