@@ -1,11 +1,34 @@
 #include "catalog_types.h"
 
+#include <QLocale>
+
 namespace loom::models {
 
 QDateTime dateTimeFromIso(const std::string& iso) {
   if (iso.empty()) return {};
   QDateTime dt = QDateTime::fromString(QString::fromStdString(iso), Qt::ISODateWithMs);
   return dt.isValid() ? dt.toUTC() : QDateTime();
+}
+
+QString formatDateTime(const QDateTime& time) {
+  if (!time.isValid()) return {};
+  const QLocale locale;
+  // Some locales' short format still carries seconds (the C locale's does): noise in a list.
+  QString format = locale.dateTimeFormat(QLocale::ShortFormat);
+  format.remove(QLatin1String(":ss"));
+  return locale.toString(time.toLocalTime(), format);
+}
+
+QString formatCompactDateTime(const QDateTime& time, const QDateTime& now) {
+  if (!time.isValid()) return {};
+  const QLocale locale;
+  const QDateTime local = time.toLocalTime();
+  if (local.date() == now.toLocalTime().date()) {
+    QString format = locale.timeFormat(QLocale::ShortFormat);
+    format.remove(QLatin1String(":ss"));
+    return locale.toString(local.time(), format);
+  }
+  return locale.toString(local.date(), QLocale::ShortFormat);
 }
 
 QVariant toVariant(const core::Value& value) {

@@ -52,6 +52,11 @@ struct RowPage {
   QList<QVariantList> rows;
 };
 
+// A time as people read it in lists: local time, the locale's short format, without seconds.
+QString formatDateTime(const QDateTime& time);
+// Shorter still, for narrow columns: the time for today, else the date. `now` is for tests.
+QString formatCompactDateTime(const QDateTime& time, const QDateTime& now = QDateTime::currentDateTime());
+
 // Conversions used on the worker threads.
 QDateTime dateTimeFromIso(const std::string& iso);
 QVariant toVariant(const core::Value& value);

@@ -2,6 +2,7 @@
 
 #include <QLocale>
 #include <algorithm>
+#include <climits>
 
 namespace loom::models {
 
@@ -82,9 +83,12 @@ QVariant DatasetListModel::data(const QModelIndex& index, int role) const {
   const DatasetInfo& d = m_items.at(index.row());
   switch (role) {
     case Qt::DisplayRole:
+      if (index.column() == UpdatedColumn) return formatCompactDateTime(d.updatedAt);
+      [[fallthrough]];
     case Qt::EditRole:
-      // Raw values: the view's delegate formats numbers and times in the user's locale, and a sort
-      // proxy compares them as numbers and times rather than text.
+    case SortRole:
+      // Numbers stay numbers: the view's delegate formats them in the user's locale, and a sort
+      // proxy compares them (and times) by value rather than as text.
       switch (index.column()) {
         case NameColumn: return d.name;
         case VersionsColumn: return d.versions;
@@ -97,10 +101,11 @@ QVariant DatasetListModel::data(const QModelIndex& index, int role) const {
       if (index.column() == NameColumn) return QVariant::fromValue(Qt::AlignLeft | Qt::AlignVCenter);
       return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ToolTipRole:
-      return tr("%1: %n version(s), latest v%2 with %3 rows", nullptr, static_cast<int>(d.versions))
-          .arg(d.name)
-          .arg(d.latestVersion)
-          .arg(QLocale().toString(d.latestRows));
+      if (index.column() == UpdatedColumn && d.updatedAt.isValid())
+        return QLocale().toString(d.updatedAt.toLocalTime(), QLocale::LongFormat);
+      return tr("%1: %n version(s)", nullptr, static_cast<int>(d.versions)).arg(d.name) + QLatin1Char('\n') +
+             tr("The latest, v%1, has %Ln row(s).", nullptr, static_cast<int>(qMin<qint64>(d.latestRows, INT_MAX)))
+                 .arg(d.latestVersion);
     case DatasetNameRole: return d.name;
     case LatestVersionRole: return d.latestVersion;
   }

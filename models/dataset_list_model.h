@@ -16,7 +16,11 @@ class DatasetListModel : public QAbstractTableModel {
 
  public:
   enum Column { NameColumn, VersionsColumn, LatestColumn, RowsColumn, UpdatedColumn, ColumnCount };
-  enum Role { DatasetNameRole = Qt::UserRole + 1, LatestVersionRole };
+  enum Role {
+    DatasetNameRole = Qt::UserRole + 1,
+    LatestVersionRole,
+    SortRole,  // raw values (numbers, QDateTime) for a sort proxy; the display text is formatted
+  };
 
   explicit DatasetListModel(CatalogService* service, QObject* parent = nullptr);
 

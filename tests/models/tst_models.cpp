@@ -1,6 +1,7 @@
 // The models over a real catalog: flows run through FlowRunner (the GUI's engine run path), then the
 // dataset list and the lazily paged rows model are checked against what a person would see.
 
+#include <QAbstractItemModelTester>
 #include <QGuiApplication>
 #include <QPalette>
 #include <QSignalSpy>
@@ -162,6 +163,7 @@ void TestModels::serviceReportsCatalogThatCannotOpen() {
 void TestModels::datasetListShowsDatasets() {
   models::CatalogService service;
   DatasetListModel model(&service);
+  QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
   QSignalSpy refreshed(&model, &DatasetListModel::refreshed);
   service.open(catalogPath());  // an opened catalog refreshes the list by itself
   QVERIFY(refreshed.wait(10000));
@@ -178,8 +180,11 @@ void TestModels::datasetListShowsDatasets() {
   QCOMPARE(model.index(row, DatasetListModel::LatestColumn).data().toLongLong(), 1);
   QCOMPARE(model.index(row, DatasetListModel::RowsColumn).data().toLongLong(), testing::kPhotoFiles);
   QCOMPARE(model.index(0, DatasetListModel::RowsColumn).data().toLongLong(), kBulkFiles);
-  const QDateTime updated = model.index(row, DatasetListModel::UpdatedColumn).data().toDateTime();
+  const QModelIndex updatedCell = model.index(row, DatasetListModel::UpdatedColumn);
+  const QDateTime updated = updatedCell.data(DatasetListModel::SortRole).toDateTime();
   QVERIFY(updated.isValid());
+  QCOMPARE(updatedCell.data().toString(), models::formatCompactDateTime(updated));
+  QVERIFY(updatedCell.data(Qt::ToolTipRole).toString().contains(QString::number(updated.date().year())));
   QVERIFY(qAbs(updated.secsTo(QDateTime::currentDateTime())) < 3600);
   QCOMPARE(model.index(row, DatasetListModel::RowsColumn).data(Qt::TextAlignmentRole).value<Qt::Alignment>() &
                Qt::AlignHorizontal_Mask,
@@ -189,6 +194,7 @@ void TestModels::datasetListShowsDatasets() {
 void TestModels::datasetListMergesRefreshWithoutReset() {
   models::CatalogService service;
   DatasetListModel model(&service);
+  QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
   QSignalSpy refreshed(&model, &DatasetListModel::refreshed);
   service.open(catalogPath());
   QVERIFY(refreshed.wait(10000));
@@ -235,6 +241,7 @@ void TestModels::rowsModelShowsCells() {
   models::CatalogService service;
   service.open(catalogPath());
   DatasetRowsModel model(&service);
+  QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
   QSignalSpy loaded(&model, &DatasetRowsModel::versionLoaded);
   QSignalSpy pages(&model, &DatasetRowsModel::pageLoaded);
   model.setDataset("photos", 1);  // an older version stays readable after photos@2 was saved
@@ -301,6 +308,7 @@ void TestModels::rowsModelFetchesPagesLazily() {
   models::CatalogService service;
   service.open(catalogPath());
   DatasetRowsModel model(&service);
+  // No QAbstractItemModelTester here: it asks for more rows itself, and this test counts the pages.
   QCOMPARE(model.pageSize(), 500);
   QSignalSpy pages(&model, &DatasetRowsModel::pageLoaded);
   model.setDataset("bulk");
@@ -340,6 +348,7 @@ void TestModels::rowsModelIgnoresRepliesForEarlierChoice() {
   models::CatalogService service;
   service.open(catalogPath());
   DatasetRowsModel model(&service);
+  QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
   QSignalSpy pages(&model, &DatasetRowsModel::pageLoaded);
   model.setDataset("bulk");
   model.setDataset("photos", 1);  // the person clicked on, before bulk's reply came
@@ -355,6 +364,7 @@ void TestModels::rowsModelReportsUnknownDataset() {
   models::CatalogService service;
   service.open(catalogPath());
   DatasetRowsModel model(&service);
+  QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
   QSignalSpy failed(&model, &DatasetRowsModel::loadFailed);
   model.setDataset("no_such_dataset");
   QVERIFY(failed.wait(10000));
