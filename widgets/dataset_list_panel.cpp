@@ -45,6 +45,9 @@ DatasetListPanel::DatasetListPanel(DatasetListModel* model, QWidget* parent)
   header->setHighlightSections(false);
   header->setSectionResizeMode(QHeaderView::ResizeToContents);
   header->setSectionResizeMode(DatasetListModel::NameColumn, QHeaderView::Stretch);
+  // The latest version number is what the viewer's version picker opens on; in the dock it would only
+  // repeat the version count and take the room dataset names need.
+  m_view->setColumnHidden(DatasetListModel::LatestColumn, true);
   header->setMinimumSectionSize(fontMetrics().horizontalAdvance(QStringLiteral("0000")));
 
   auto* layout = new QVBoxLayout(this);

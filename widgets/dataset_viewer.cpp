@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QComboBox>
+#include <QDateTime>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
@@ -34,7 +35,7 @@ constexpr int kTablePage = 1;
 
 // Fitting columns: each column first gets the width of its contents (up to kMaxFitChars average
 // characters). When together they are wider than the view, columns are cut down until they fit:
-// first the object-reference columns (uri, etag, mtime: long, repetitive, and the same in every
+// first the object-reference columns (uri, etag: long, repetitive, and the same in every
 // dataset of objects) down to kMinReferenceChars, then the widest of the others down to kMinFitChars.
 // Cut cells keep their full text in a tooltip; past the minimums the view scrolls sideways instead.
 constexpr int kMaxFitChars = 48;
@@ -80,7 +81,24 @@ class CellDelegate : public QStyledItemDelegate {
  protected:
   void initStyleOption(QStyleOptionViewItem* option, const QModelIndex& index) const override {
     QStyledItemDelegate::initStyleOption(option, index);
-    option->textElideMode = option->text.contains(QLatin1Char('/')) ? Qt::ElideLeft : Qt::ElideMiddle;
+    // An error message reads from its start; a path is told apart by its end.
+    const bool isError = index.model()->headerData(index.column(), Qt::Horizontal).toString() == QLatin1String("error");
+    option->textElideMode = isError                                    ? Qt::ElideRight
+                            : option->text.contains(QLatin1Char('/')) ? Qt::ElideLeft
+                                                                       : Qt::ElideMiddle;
+  }
+
+  // The engine stores times as ISO-8601 UTC text (sortable, exact); people read local time. The
+  // tooltip keeps the stored value.
+  QString displayText(const QVariant& value, const QLocale& locale) const override {
+    if (value.typeId() == QMetaType::QString) {
+      const QString text = value.toString();
+      if (text.size() == 24 && text.endsWith(QLatin1Char('Z')) && text.at(10) == QLatin1Char('T')) {
+        const QDateTime t = QDateTime::fromString(text, Qt::ISODateWithMs);
+        if (t.isValid()) return t.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm"));
+      }
+    }
+    return QStyledItemDelegate::displayText(value, locale);
   }
 };
 
@@ -248,7 +266,7 @@ void DatasetViewer::fitColumns() {
     const int contents = static_cast<const QAbstractItemView*>(m_table)->sizeHintForColumn(c) + charWidth;
     widths << std::max(std::min(contents, charWidth * kMaxFitChars), header->sectionSizeHint(c));
     const QString name = m_rows->headerData(c, Qt::Horizontal).toString();
-    if (name == QLatin1String("uri") || name == QLatin1String("etag") || name == QLatin1String("mtime"))
+    if (name == QLatin1String("uri") || name == QLatin1String("etag"))
       references << c;
     else if (c > 0)  // _row stays whole
       others << c;

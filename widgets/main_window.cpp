@@ -182,8 +182,10 @@ void MainWindow::restoreSettings() {
   QSettings settings;
   if (!restoreGeometry(settings.value(kGeometryKey).toByteArray())) resize(1280, 800);
   if (!restoreState(settings.value(kStateKey).toByteArray(), kStateVersion)) {
-    // First start: the Datasets dock takes its panel's size hint; the log gets a few lines.
+    // First start: the rows get most of the width (the dataset list needs about 60 characters for its five columns);
+    // the log gets a few lines.
     resizeDocks({m_runLogDock}, {fontMetrics().height() * 8}, Qt::Vertical);
+    resizeDocks({m_datasetsDock}, {fontMetrics().averageCharWidth() * 60}, Qt::Horizontal);
   }
 }
 
