@@ -1,5 +1,7 @@
 #include "main_window.h"
 
+#include "core/versions.h"
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -358,7 +360,17 @@ QString MainWindow::aboutText() const {
             "<p>A desktop workbench for multimodal AI data: look at assets where they live, transform them "
             "with flows, and get versioned, traceable datasets.</p>"
             "<p>Qt %2 (built with %3)</p>")
-      .arg(QStringLiteral(LOOM_VERSION), QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR));
+             .arg(QStringLiteral(LOOM_VERSION), QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR)) +
+         engineVersionsHtml();
+}
+
+QString MainWindow::engineVersionsHtml() {
+  QString rows;
+  for (const auto& [name, version] : core::componentVersions())
+    if (name != "Loom")
+      rows += QStringLiteral("%1 %2<br>").arg(QString::fromStdString(name).toHtmlEscaped(),
+                                             QString::fromStdString(version).toHtmlEscaped());
+  return QStringLiteral("<p>") + rows + QStringLiteral("</p>");
 }
 
 void MainWindow::showAbout() { QMessageBox::about(this, tr("About Loom"), aboutText()); }

@@ -43,6 +43,7 @@ class MainWindow : public QMainWindow {
   QString catalogPath() const;
   // The text of Help ▸ About.
   QString aboutText() const;
+  static QString engineVersionsHtml();
 
   models::CatalogService* catalogService() const { return m_service; }
   models::DatasetListModel* datasetListModel() const { return m_datasets; }

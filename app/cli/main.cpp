@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "core/versions.h"
 #include "cli_support.h"
 #include "exec/executor.h"
 #include "exec/indexer.h"
@@ -411,6 +412,9 @@ int main(int argc, char** argv) {
   Globals g;
   app.add_option("--catalog", g.catalogPath, "catalog file (default: $LOOM_HOME/catalog.db or the XDG data folder)");
   app.add_flag("--json", g.json, "machine-readable output on stdout");
+  std::string versions;
+  for (const auto& [name, version] : core::componentVersions()) versions += name + " " + version + "\n";
+  app.set_version_flag("--version", versions.substr(0, versions.size() - 1));
   int threads = 0;
   app.add_option("--threads", threads, "worker threads (default: one per core)")->check(CLI::NonNegativeNumber);
 

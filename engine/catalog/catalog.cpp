@@ -308,10 +308,12 @@ void Catalog::readRows(const DatasetVersion& v, int64_t offset, int64_t limit,
                        const std::function<void(const std::vector<core::Value>&)>& row) {
   std::string cols = "_row";
   for (const auto& c : v.schema.columns()) cols += ", " + core::quoteIdent(c.name);
+  // A version's table is filled once, by one INSERT into an empty table, so its _row ids are exactly
+  // 1..N: skipping `offset` rows is a key lookup, and deep pages cost the same as the first one.
   auto s = m_db->prepare("SELECT " + cols + " FROM " + core::quoteIdent(v.tableName) +
-                         " ORDER BY _row LIMIT ? OFFSET ?");
-  s.bind(1, limit < 0 ? int64_t{-1} : limit);
-  s.bind(2, offset);
+                         " WHERE _row > ? ORDER BY _row LIMIT ?");
+  s.bind(1, offset);
+  s.bind(2, limit < 0 ? int64_t{-1} : limit);
   std::vector<core::Value> values(v.schema.size() + 1);
   while (s.step()) {
     for (int i = 0; i < static_cast<int>(values.size()); ++i) values[static_cast<size_t>(i)] = s.value(i);

@@ -270,6 +270,8 @@ void TestMainWindow::aboutNamesVersions() {
   const QString text = window.aboutText();
   QVERIFY(text.contains(LOOM_VERSION));
   QVERIFY(text.contains(qVersion()));
+  QVERIFY(text.contains("SQLite 3."));
+  QVERIFY(text.contains("libcurl"));
 }
 
 void TestMainWindow::screenshot() {
