@@ -19,6 +19,9 @@ namespace loom::catalog {
 
 class Stmt;
 
+// Process-wide SQLite settings; called by Db::open() and by anything else that opens SQLite first.
+void configureSqlite();
+
 class Db {
  public:
   // Opens (creating if asked) with WAL, a busy timeout and foreign keys on.

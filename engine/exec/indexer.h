@@ -17,7 +17,7 @@ struct IndexOptions {
   std::string glob;
   bool probe = true;
   int threads = 0;
-  size_t batch = 1024;
+  size_t batch = 4096;  // objects per catalog transaction
 };
 
 struct IndexResult {

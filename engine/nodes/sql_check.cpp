@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "catalog/db.h"
 #include "core/hash.h"
 
 namespace loom::nodes {
@@ -67,6 +68,7 @@ void registerSqlFunctions(sqlite3* db) {
 core::Result<void> checkSql(const core::Schema& schema, const std::string& sql, SqlPiece piece) {
   if (sql.find_first_not_of(" \t\r\n") == std::string::npos)
     return core::makeError(ErrorKind::InvalidFlow, "is empty; write an SQL expression over the input's columns");
+  catalog::configureSqlite();
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
     sqlite3_close(db);

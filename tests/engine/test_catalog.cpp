@@ -82,3 +82,13 @@ TEST(Catalog, ResolveDatasetErrorsNameWhatExists) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, core::ErrorKind::InvalidInput);
 }
+
+#include "core/feedback.h"
+
+TEST(Time, IsoUtcMatchesTheCalendar) {
+  EXPECT_EQ(core::isoTimeUtc(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(core::isoTimeUtc(951782400123456789LL), "2000-02-29T00:00:00.123Z");  // leap day
+  EXPECT_EQ(core::isoTimeUtc(1795316760500000000LL), "2026-11-22T03:06:00.500Z");
+  EXPECT_EQ(core::isoTimeUtc(-1000000LL), "1969-12-31T23:59:59.999Z");  // before the epoch
+  EXPECT_EQ(core::isoTimeUtc(4102444799999000000LL), "2099-12-31T23:59:59.999Z");
+}
