@@ -148,6 +148,11 @@ CREATE TABLE blobs(
   mime TEXT,
   created_at TEXT NOT NULL);
 )SQL",
+    // 2: which run is writing (or wrote) each node output, so two processes on one catalog never
+    // compute the same node table at once.
+    R"SQL(
+ALTER TABLE node_outputs ADD COLUMN run_id INTEGER;
+)SQL",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));

@@ -17,7 +17,7 @@
 
 namespace loom::catalog {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 struct DatasetSummary {
   std::string name;

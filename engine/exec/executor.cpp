@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "core/hash.h"
 #include "core/thread_pool.h"
@@ -48,6 +49,50 @@ struct NodeState {
   int64_t rows = 0;
   int64_t rowsFailed = 0;
 };
+
+// The outcome of trying to take a per-row node's output table for this run.
+struct Claim {
+  enum Outcome { Cached, Claimed, Busy } outcome = Claimed;
+  int64_t ownerRun = 0, ownerPid = 0;  // for Busy: the live run writing the table
+};
+
+// Inside one BEGIN IMMEDIATE, so two processes on one catalog never write the same node table: a
+// complete output is reused, one a live run is writing is refused (Busy), and one a dead run left half
+// done is taken over and resumed. The write lock is released on return, so a caller that waits on Busy
+// never starves the owner.
+Claim claimNodeOutput(catalog::Catalog& cat, const std::string& hash, const std::string& table,
+                      const flow::ValidatedNode& vn, int64_t runId, const std::string& startedAt) {
+  auto& db = cat.db();
+  Transaction tx(db);
+  Claim claim;
+  auto existing = cat.nodeOutput(hash);
+  if (existing && existing->status == "complete" && db.tableExists(existing->tableName)) {
+    claim.outcome = Claim::Cached;
+  } else if (existing && db.tableExists(table)) {
+    auto owner = db.prepare(
+        "SELECT r.id, coalesce(r.pid, 0) FROM node_outputs n JOIN runs r ON r.id = n.run_id "
+        "WHERE n.hash = ? AND r.status = 'running' AND r.id <> ?");
+    owner.bind(1, hash).bind(2, runId);
+    if (owner.step()) {
+      claim = {Claim::Busy, owner.int64(0), owner.int64(1)};
+      return claim;  // rolled back: nothing was written
+    }
+    auto take = db.prepare("UPDATE node_outputs SET run_id = ? WHERE hash = ?");
+    take.bind(1, runId).bind(2, hash);
+    take.run();
+  } else {
+    db.exec("DROP TABLE IF EXISTS " + quoteIdent(table));
+    db.exec(tableDdl(table, vn.schema));
+    auto s = db.prepare(
+        "INSERT OR REPLACE INTO node_outputs(hash, node_type, table_name, status, columns_json, created_at, run_id)"
+        " VALUES(?,?,?,'partial',?,?,?)");
+    s.bind(1, hash).bind(2, vn.type->id()).bind(3, table);
+    s.bind(4, catalog::Catalog::schemaToJson(vn.schema)).bind(5, startedAt).bind(6, runId);
+    s.run();
+  }
+  tx.commit();
+  return claim;
+}
 
 class NodeContext final : public nodes::ExecContext {
  public:
@@ -363,8 +408,8 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         ctx->flushAppends();
         state.hash = nodeHash(vn, upstreamHashes, ctx->contentKey());
         state.table = "n_" + state.hash.substr(0, 24);
+        Transaction tx(db);  // BEGIN IMMEDIATE: a second run listing the same content waits here
         auto existing = m_catalog.nodeOutput(state.hash);
-        Transaction tx(db);
         if (existing && existing->status == "complete" && db.tableExists(existing->tableName)) {
           db.exec("DROP TABLE " + quoteIdent(staging));
           rep.status = "cached";
@@ -373,12 +418,12 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
           db.exec("ALTER TABLE " + quoteIdent(staging) + " RENAME TO " + quoteIdent(state.table));
           auto s = db.prepare(
               "INSERT OR REPLACE INTO node_outputs(hash, node_type, table_name, status, columns_json, input_tables,"
-              " row_count, rows_failed, created_at, completed_at) VALUES(?,?,?,'complete',?,'[]',?,?,?,?)");
+              " row_count, rows_failed, created_at, completed_at, run_id) VALUES(?,?,?,'complete',?,'[]',?,?,?,?,?)");
           int64_t rows = countRows(db, state.table);
           int64_t failed = vn.schema.has("error") ? countRows(db, state.table, "error IS NOT NULL") : 0;
           s.bind(1, state.hash).bind(2, vn.type->id()).bind(3, state.table);
           s.bind(4, catalog::Catalog::schemaToJson(vn.schema)).bind(5, rows).bind(6, failed);
-          s.bind(7, startedAt).bind(8, core::nowIsoUtc());
+          s.bind(7, startedAt).bind(8, core::nowIsoUtc()).bind(9, runId);
           s.run();
         }
         tx.commit();
@@ -399,22 +444,25 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
           if (allReused) rep.status = "cached";
         } else {
           state.table = "n_" + state.hash.substr(0, 24);
-          auto existing = m_catalog.nodeOutput(state.hash);
-          if (existing && existing->status == "complete" && db.tableExists(existing->tableName)) {
+          bool cached = false;
+          bool announced = false;
+          for (;;) {
+            Claim claim = claimNodeOutput(m_catalog, state.hash, state.table, vn, runId, startedAt);
+            if (claim.outcome == Claim::Cached) cached = true;
+            if (claim.outcome != Claim::Busy) break;
+            // Another process (the desktop app, a second loom-cli) is computing exactly this output:
+            // wait for it and reuse its result; if that process dies, take over where it stopped.
+            std::string busy = "node '" + id + "' is being computed right now by run " + std::to_string(claim.ownerRun) +
+                               " (process " + std::to_string(claim.ownerPid) + ") on this catalog; waiting for it";
+            if (!announced) feedback.info(busy);
+            announced = true;
+            if (feedback.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled while " + busy);
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            m_catalog.markStaleRuns();
+          }
+          if (cached) {
             rep.status = "cached";
           } else {
-            if (!(existing && db.tableExists(state.table))) {
-              Transaction tx(db);
-              db.exec("DROP TABLE IF EXISTS " + quoteIdent(state.table));
-              db.exec(tableDdl(state.table, vn.schema));
-              auto s = db.prepare(
-                  "INSERT OR REPLACE INTO node_outputs(hash, node_type, table_name, status, columns_json, created_at)"
-                  " VALUES(?,?,?,'partial',?,?)");
-              s.bind(1, state.hash).bind(2, vn.type->id()).bind(3, state.table);
-              s.bind(4, catalog::Catalog::schemaToJson(vn.schema)).bind(5, startedAt);
-              s.run();
-              tx.commit();
-            }
             ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, runId, id, inputs, state.table, vn.schema,
                                                 state.hash, options.batchRows);
             vn.type->execute(vn.params, *ctx);

@@ -31,6 +31,30 @@ TEST(Catalog, ReopenKeepsData) {
   EXPECT_EQ(cat->datasets()[0].name, "x");
 }
 
+TEST(Catalog, MigratesAFirstReleaseCatalogKeepingItsData) {
+  test::TempDir dir;
+  std::string path = (dir / "v1.db").string();
+  {
+    // Turn a fresh catalog back into what the first release wrote: schema 1 had no node_outputs.run_id.
+    auto cat = catalog::Catalog::open(path).orThrow();
+    cat->db().exec("ALTER TABLE node_outputs DROP COLUMN run_id");
+    cat->db().exec("PRAGMA user_version=1");
+    cat->db().exec("INSERT INTO datasets(name, created_at) VALUES('kept', 'now')");
+    cat->db().exec("INSERT INTO node_outputs(hash, node_type, table_name, status, columns_json, created_at) "
+                   "VALUES('h', 'media.probe', 'n_h', 'complete', '[]', 'now')");
+  }
+  auto cat = catalog::Catalog::open(path).orThrow();
+  auto v = cat->db().prepare("PRAGMA user_version");
+  ASSERT_TRUE(v.step());
+  EXPECT_EQ(v.int64(0), catalog::kSchemaVersion);
+  auto s = cat->db().prepare("SELECT hash, run_id IS NULL FROM node_outputs");
+  ASSERT_TRUE(s.step());
+  EXPECT_EQ(s.text(0), "h");
+  EXPECT_EQ(s.int64(1), 1);
+  ASSERT_EQ(cat->datasets().size(), 1u);
+  EXPECT_EQ(cat->datasets()[0].name, "kept");
+}
+
 TEST(Catalog, RefusesNewerSchemaWithClearMessage) {
   test::TempDir dir;
   std::string path = (dir / "c.db").string();
