@@ -8,15 +8,18 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   # engine libraries
   libsqlite3-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libmagic-dev libmagic-mgc
-  libopencv-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+  libopencv-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libswresample-dev
+  libpoppler-cpp-dev
   # CLI and tests
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev sqlite3 python3 file
   # desktop app
   qt6-base-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools libgl-dev fonts-dejavu-core
   # demo assets and GUI checks
   ffmpeg espeak-ng xvfb xauth
+  # fuzzing (clang's libFuzzer)
+  clang-14 libfuzzer-14-dev
   # benchmark peers
-  hyperfine time
+  hyperfine time libvips-tools libimage-exiftool-perl
 )
 
 missing=()

@@ -1,0 +1,118 @@
+#include "media/av_input.h"
+
+extern "C" {
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+#include <libavutil/error.h>
+#include <libavutil/mem.h>
+}
+
+#include <cstring>
+#include <mutex>
+
+namespace loom::media {
+
+using core::ErrorKind;
+using core::makeError;
+
+namespace {
+
+constexpr int kIoBufferBytes = 64 * 1024;
+
+// libavformat logs to stderr by default; per-row problems are reported as row errors instead.
+void quietFfmpeg() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_level(AV_LOG_QUIET); });
+}
+
+std::string avErrorText(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+int AvInput::readPacket(void* opaque, uint8_t* buf, int size) {
+  auto* self = static_cast<AvInput*>(opaque);
+  auto r = self->m_reader.read(self->m_pos, size);
+  if (!r.ok()) return AVERROR(EIO);
+  if (r->empty()) return AVERROR_EOF;
+  std::memcpy(buf, r->data(), r->size());
+  self->m_pos += static_cast<int64_t>(r->size());
+  return static_cast<int>(r->size());
+}
+
+int64_t AvInput::seek(void* opaque, int64_t offset, int whence) {
+  auto* self = static_cast<AvInput*>(opaque);
+  whence &= ~AVSEEK_FORCE;
+  if (whence == AVSEEK_SIZE) {
+    auto size = self->m_reader.size();
+    return size.ok() ? *size : AVERROR(ENOSYS);
+  }
+  int64_t base = 0;
+  if (whence == SEEK_CUR) {
+    base = self->m_pos;
+  } else if (whence == SEEK_END) {
+    auto size = self->m_reader.size();
+    if (!size.ok()) return AVERROR(EIO);
+    base = *size;
+  } else if (whence != SEEK_SET) {
+    return AVERROR(EINVAL);
+  }
+  if (base + offset < 0) return AVERROR(EINVAL);
+  self->m_pos = base + offset;
+  return self->m_pos;
+}
+
+int AvInput::interrupt(void* opaque) { return static_cast<AvInput*>(opaque)->m_reader.pastDeadline() ? 1 : 0; }
+
+core::Result<std::unique_ptr<AvInput>> AvInput::open(ObjectReader& reader, std::string_view nameHint) {
+  quietFfmpeg();
+  std::unique_ptr<AvInput> in(new AvInput(reader));
+  auto* buffer = static_cast<uint8_t*>(av_malloc(kIoBufferBytes));
+  if (!buffer) return makeError(ErrorKind::Io, reader.uri() + ": out of memory opening the media demuxer");
+  in->m_io = avio_alloc_context(buffer, kIoBufferBytes, 0, in.get(), &AvInput::readPacket, nullptr, &AvInput::seek);
+  if (!in->m_io) {
+    av_free(buffer);
+    return makeError(ErrorKind::Io, reader.uri() + ": out of memory opening the media demuxer");
+  }
+  in->m_fmt = avformat_alloc_context();
+  if (!in->m_fmt) return makeError(ErrorKind::Io, reader.uri() + ": out of memory opening the media demuxer");
+  in->m_fmt->pb = in->m_io;
+  in->m_fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+  in->m_fmt->interrupt_callback.callback = &AvInput::interrupt;
+  in->m_fmt->interrupt_callback.opaque = in.get();
+  // Small probe sizes: container headers answer almost everything; decoding seconds of media to
+  // guess a frame rate would make probing cost seconds per file instead of milliseconds.
+  in->m_fmt->probesize = 1 << 20;
+  in->m_fmt->max_analyze_duration = AV_TIME_BASE / 2;
+  std::string url(nameHint);  // only a hint for format guessing; all I/O goes through m_io
+  AVFormatContext* fmt = in->m_fmt;
+  int rc = avformat_open_input(&fmt, url.c_str(), nullptr, nullptr);
+  if (rc < 0) {
+    in->m_fmt = nullptr;  // avformat_open_input frees the context on failure
+    return makeError(ErrorKind::Corrupt, in->describe(rc, "is not a readable audio/video file"));
+  }
+  in->m_fmt = fmt;
+  rc = avformat_find_stream_info(in->m_fmt, nullptr);
+  if (rc < 0) return makeError(ErrorKind::Corrupt, in->describe(rc, "has no readable stream information"));
+  return in;
+}
+
+std::string AvInput::describe(int averror, std::string_view what) const {
+  std::string msg = m_reader.uri() + " " + std::string(what);
+  if (!m_reader.limitHit().empty()) return msg + ": it " + m_reader.limitHit() + "; the file may be damaged or hostile";
+  if (averror == AVERROR_EXIT) return msg + ": took longer than the time limit per file";
+  return msg + " (" + avErrorText(averror) + ")";
+}
+
+AvInput::~AvInput() {
+  if (m_fmt) avformat_close_input(&m_fmt);
+  if (m_io) {
+    av_freep(&m_io->buffer);
+    avio_context_free(&m_io);
+  }
+}
+
+}  // namespace loom::media
