@@ -153,6 +153,18 @@ CREATE TABLE blobs(
     R"SQL(
 ALTER TABLE node_outputs ADD COLUMN run_id INTEGER;
 )SQL",
+    // 3: probing reads audio, video, PDF and text too. The columns people filter objects on are typed;
+    // every probed field is in probe_json (see media::probeColumns()). probe_version names the prober
+    // that wrote a row, so rows from an older one (NULL here) are probed again on the next index.
+    R"SQL(
+ALTER TABLE objects ADD COLUMN format TEXT;
+ALTER TABLE objects ADD COLUMN duration REAL;
+ALTER TABLE objects ADD COLUMN fps REAL;
+ALTER TABLE objects ADD COLUMN sample_rate INTEGER;
+ALTER TABLE objects ADD COLUMN channels INTEGER;
+ALTER TABLE objects ADD COLUMN pages INTEGER;
+ALTER TABLE objects ADD COLUMN probe_version INTEGER;
+)SQL",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));

@@ -17,7 +17,7 @@
 
 namespace loom::catalog {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 struct DatasetSummary {
   std::string name;

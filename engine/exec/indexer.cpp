@@ -3,10 +3,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
 #include "core/thread_pool.h"
+#include "media/object_reader.h"
 #include "media/probe.h"
 #include "storage/storage.h"
 
@@ -154,23 +156,36 @@ core::Result<IndexResult> indexSource(catalog::Catalog& cat, const IndexOptions&
   } stopCheckpointer{db, checkpointMutex, checkpointWake, writing, checkpointer};
 
   core::ThreadPool pool(options.threads);
-  auto lookup = db.prepare("SELECT etag, probed_etag, source_id FROM objects WHERE uri=?");
+  const media::MediaLimits limits;
+  auto lookup = db.prepare("SELECT etag, probed_etag, source_id, probe_version FROM objects WHERE uri=?");
+  // Probe results: the typed columns people filter objects on, every probed field in probe_json, and
+  // the prober's version (media::kProbeVersion) so rows from an older prober are probed again.
+  static constexpr const char* kProbed[] = {"mime", "format", "width", "height", "duration", "fps",
+                                            "sample_rate", "channels", "pages", "probe_json", "probed_etag",
+                                            "probe_version"};
+  constexpr int kProbedCount = static_cast<int>(std::size(kProbed));
+  std::string cols = "uri, name, etag, size, mtime, source_id, error, seen_at", params = "?,?,?,?,?,?,?,?";
+  for (const char* c : kProbed) {
+    cols += std::string(", ") + c;
+    params += ",?";
+  }
   // New objects (the common case of a first index) go in with a plain insert: an upsert needs a
   // statement journal per row and cost a third of the indexing time. OR IGNORE covers the rare object
   // that another process added between the lookup and this write; its row is as good as ours.
-  auto insert = db.prepare(
-      "INSERT OR IGNORE INTO objects(uri, name, etag, size, mtime, source_id, mime, width, height, probed_etag, "
-      "error, seen_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
-  auto upsertStmt = db.prepare(
-      "INSERT INTO objects(uri, name, etag, size, mtime, source_id, mime, width, height, probed_etag, error, seen_at) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(uri) DO UPDATE SET name=excluded.name, etag=excluded.etag, "
-      "size=excluded.size, mtime=excluded.mtime, source_id=excluded.source_id, "
-      "mime=CASE WHEN excluded.probed_etag IS NULL THEN objects.mime ELSE excluded.mime END, "
-      "width=CASE WHEN excluded.probed_etag IS NULL THEN objects.width ELSE excluded.width END, "
-      "height=CASE WHEN excluded.probed_etag IS NULL THEN objects.height ELSE excluded.height END, "
-      "probed_etag=CASE WHEN excluded.probed_etag IS NULL AND objects.etag=excluded.etag THEN objects.probed_etag "
-      "ELSE excluded.probed_etag END, "
-      "error=excluded.error, seen_at=excluded.seen_at");
+  auto insert = db.prepare("INSERT OR IGNORE INTO objects(" + cols + ") VALUES(" + params + ")");
+  // Without a probe (--no-probe) the earlier probe's values stay; its probed_etag stays only while the
+  // object is unchanged, so a changed object is probed on the next index that probes.
+  std::string updates = "name=excluded.name, etag=excluded.etag, size=excluded.size, mtime=excluded.mtime, "
+                        "source_id=excluded.source_id, error=excluded.error, seen_at=excluded.seen_at";
+  for (const char* c : kProbed) {
+    if (std::string_view(c) == "probed_etag") continue;
+    updates += std::string(", ") + c + "=CASE WHEN excluded.probed_etag IS NULL THEN objects." + c +
+               " ELSE excluded." + c + " END";
+  }
+  updates += ", probed_etag=CASE WHEN excluded.probed_etag IS NULL AND objects.etag=excluded.etag THEN "
+             "objects.probed_etag ELSE excluded.probed_etag END";
+  auto upsertStmt =
+      db.prepare("INSERT INTO objects(" + cols + ") VALUES(" + params + ") ON CONFLICT(uri) DO UPDATE SET " + updates);
   auto touch = db.prepare("UPDATE objects SET seen_at=?, source_id=? WHERE uri=?");
   enum class Kind { Added, Changed, Unchanged, Moved };  // Moved: unchanged, but listed by another source
 
@@ -222,7 +237,8 @@ core::Result<IndexResult> indexSource(catalog::Catalog& cat, const IndexOptions&
         lookup.bind(1, p.info.uri);
         if (lookup.step()) {
           bool same = lookup.text(0) == p.info.etag;
-          bool probed = !lookup.isNull(1) && lookup.text(1) == p.info.etag;
+          bool probed = !lookup.isNull(1) && lookup.text(1) == p.info.etag && !lookup.isNull(3) &&
+                        lookup.int64(3) == media::kProbeVersion;
           if (same) {
             ++result.unchanged;
             kinds[i] = lookup.int64(2) == result.sourceId ? Kind::Unchanged : Kind::Moved;
@@ -242,12 +258,8 @@ core::Result<IndexResult> indexSource(catalog::Catalog& cat, const IndexOptions&
       pool.parallelFor(batch.size(), [&](size_t i) {
         auto& p = batch[i];
         if (!p.needsProbe) return;
-        auto head = backend.value()->read(p.info.uri, 0, media::kProbeHeadBytes);
-        if (!head.ok()) {
-          p.probe.error = head.error().message;
-          return;
-        }
-        p.probe = media::probeBytes(head.value(), p.info.name);
+        media::ObjectReader reader(backend.value(), p.info.uri, p.info.size, limits.maxProbeBytes, limits.maxSeconds);
+        p.probe = media::probeObject(reader, p.info.name, limits);
       });
       catalog::Transaction tx(db);
       std::string now = core::nowIsoUtc();
@@ -271,16 +283,30 @@ core::Result<IndexResult> indexSource(catalog::Catalog& cat, const IndexOptions&
         if (p.info.size >= 0) upsert.bind(4, p.info.size); else upsert.bind(4, nullptr);
         if (p.info.mtimeNs) upsert.bind(5, core::isoTimeUtc(p.info.mtimeNs)); else upsert.bind(5, nullptr);
         upsert.bind(6, result.sourceId);
+        if (error.empty()) upsert.bind(7, nullptr); else upsert.bind(7, error);
+        upsert.bind(8, now);
         if (p.needsProbe) {
-          upsert.bind(7, p.probe.mime);
-          if (p.probe.width) upsert.bind(8, *p.probe.width); else upsert.bind(8, nullptr);
-          if (p.probe.height) upsert.bind(9, *p.probe.height); else upsert.bind(9, nullptr);
-          upsert.bind(10, p.info.etag);
+          auto values = media::probeValues(p.probe);
+          const auto& probeCols = media::probeColumns();
+          int at = 9;
+          for (const char* c : kProbed) {
+            std::string_view name(c);
+            if (name == "probe_json") {
+              upsert.bind(at++, media::probeJson(values));
+            } else if (name == "probed_etag") {
+              upsert.bind(at++, p.info.etag);
+            } else if (name == "probe_version") {
+              upsert.bind(at++, int64_t{media::kProbeVersion});
+            } else {
+              core::Value v;
+              for (size_t k = 0; k < probeCols.size(); ++k)
+                if (probeCols[k].name == name) v = values[k];
+              upsert.bind(at++, v);
+            }
+          }
         } else {
-          upsert.bind(7, nullptr).bind(8, nullptr).bind(9, nullptr).bind(10, nullptr);
+          for (int k = 0; k < kProbedCount; ++k) upsert.bind(9 + k, nullptr);
         }
-        if (error.empty()) upsert.bind(11, nullptr); else upsert.bind(11, error);
-        upsert.bind(12, now);
         upsert.run();
       }
       tx.commit();

@@ -104,6 +104,9 @@ std::string AvInput::describe(int averror, std::string_view what) const {
   std::string msg = m_reader.uri() + " " + std::string(what);
   if (!m_reader.limitHit().empty()) return msg + ": it " + m_reader.limitHit() + "; the file may be damaged or hostile";
   if (averror == AVERROR_EXIT) return msg + ": took longer than the time limit per file";
+  // What libavformat says about a cut-off MP4 ("Invalid data found") does not tell a person why.
+  if (averror == AVERROR_INVALIDDATA || averror == AVERROR_EOF)
+    return msg + ": its header or index is damaged or missing (truncated file?) (" + avErrorText(averror) + ")";
   return msg + " (" + avErrorText(averror) + ")";
 }
 

@@ -2,12 +2,16 @@
 
 #include <magic.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <utility>
+
+#include "media/probe_detail.h"
 
 namespace loom::media {
 
@@ -168,6 +172,10 @@ struct TiffTags {
   std::optional<uint64_t> width;        // tag 256
   std::optional<uint64_t> height;       // tag 257
   std::optional<uint32_t> orientation;  // tag 274
+  std::optional<uint32_t> bitsPerSample;    // tag 258 (first sample)
+  std::optional<uint32_t> samplesPerPixel;  // tag 277
+  std::optional<uint32_t> photometric;      // tag 262
+  bool extraSamples = false;                // tag 338: alpha or other extra channels
 };
 
 class TiffReader {
@@ -221,6 +229,18 @@ class TiffReader {
       const uint64_t n = m_big ? u64(e + 4) : u32(e + 4);
       const uint64_t value = e + (m_big ? 12 : 8);
       if (n < 1) continue;
+      if (tag == 258 && type == 3) {
+        // One value per sample: inline when they fit in the value field, elsewhere an offset to them.
+        const uint64_t inlineBytes = m_big ? 8 : 4;
+        if (n * 2 <= inlineBytes) {
+          tags.bitsPerSample = u16(value);
+        } else {
+          const uint64_t at = m_big ? u64(value) : u32(value);
+          if (m_data.has(at, 2)) tags.bitsPerSample = u16(at);
+        }
+        continue;
+      }
+      if (tag == 338) tags.extraSamples = true;
       std::optional<uint64_t> v;
       if (type == 3)
         v = u16(value);  // SHORT, left-justified in the value field
@@ -232,6 +252,8 @@ class TiffReader {
       if (tag == 256) tags.width = v;
       if (tag == 257) tags.height = v;
       if (tag == 274 && type == 3) tags.orientation = static_cast<uint32_t>(*v);
+      if (tag == 277 && *v <= 64) tags.samplesPerPixel = static_cast<uint32_t>(*v);
+      if (tag == 262 && *v <= 0xFFFF) tags.photometric = static_cast<uint32_t>(*v);
     }
     return std::nullopt;
   }
@@ -265,7 +287,14 @@ std::optional<uint32_t> exifOrientation(std::string_view app1Payload) {
   return tags.orientation;
 }
 
-SizeResult jpegSize(const Bytes& d) {
+// What a JPEG's frame header and EXIF block add to its size, for probeObject().
+struct JpegExtras {
+  uint32_t precision = 0;   // bits per sample
+  uint32_t components = 0;  // 1 gray, 3 YCbCr, 4 CMYK
+  std::string_view exif;    // the APP1 payload after "Exif\0\0" (a TIFF structure), possibly cut short
+};
+
+SizeResult jpegSize(const Bytes& d, JpegExtras* extras = nullptr) {
   std::optional<uint32_t> orientation;
   uint64_t pos = 2;
   while (true) {
@@ -301,6 +330,10 @@ SizeResult jpegSize(const Bytes& d) {
       const int64_t height = d.be16(pos + 3);
       const int64_t width = d.be16(pos + 5);
       if (width == 0) return corrupt("JPEG", "frame header " + name + " declares width 0");
+      if (extras) {
+        extras->precision = d.u8(pos + 2);
+        if (d.has(pos + 7, 1)) extras->components = d.u8(pos + 7);
+      }
       if (height == 0)
         return makeError(ErrorKind::Unsupported,
                          "JPEG height is defined by a DNL marker after the first scan; Loom reads only the frame header");
@@ -310,6 +343,8 @@ SizeResult jpegSize(const Bytes& d) {
     if (marker == 0xE1 && !orientation) {
       const uint64_t available = std::min<uint64_t>(length - 2, d.size() - std::min<uint64_t>(d.size(), pos + 2));
       if (d.has(pos + 2, available)) orientation = exifOrientation(d.slice(pos + 2, available));
+      if (extras && extras->exif.empty() && available > 6 && d.startsWith(pos + 2, std::string_view("Exif\0", 5)))
+        extras->exif = d.slice(pos + 8, available - 6);
     }
     if (end > d.size())
       return pastEnd("JPEG", d, name + " runs to byte " + std::to_string(end) + " before any SOF marker");
@@ -441,6 +476,340 @@ SizeResult tiffSize(const Bytes& d) {
   return sized(w, h);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Details beyond the size: channels, bit depth, frames, EXIF camera and date.
+
+// Make, Model and DateTimeOriginal from a TIFF structure (an EXIF block or a TIFF file): IFD0 and
+// the EXIF sub-IFD it points to. Hand-parsed, like the sizes: we need three tags, and exiv2 has a
+// long record of crashes on hostile input. Anything malformed just leaves the fields empty.
+struct ExifFields {
+  std::string make, model, original, digitized;
+};
+
+class ExifWalker {
+ public:
+  explicit ExifWalker(Bytes d) : m_d(d) {}
+  ExifFields read() {
+    ExifFields f;
+    if (!m_d.has(0, 8)) return f;
+    if (m_d.startsWith(0, "II"))
+      m_le = true;
+    else if (m_d.startsWith(0, "MM"))
+      m_le = false;
+    else
+      return f;
+    if (u16(2) != 42) return f;  // BigTIFF carries no EXIF in practice
+    walk(u32(4), f, 0);
+    return f;
+  }
+
+ private:
+  void walk(uint64_t ifd, ExifFields& f, int depth) {
+    if (depth > 1 || !m_d.has(ifd, 2)) return;
+    const uint64_t count = std::min<uint64_t>(u16(ifd), 1000);
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t e = ifd + 2 + i * 12;
+      if (!m_d.has(e, 12)) return;
+      const uint32_t tag = u16(e);
+      if (tag == 0x010F) f.make = ascii(e);
+      if (tag == 0x0110) f.model = ascii(e);
+      if (tag == 0x9003) f.original = ascii(e);
+      if (tag == 0x9004) f.digitized = ascii(e);
+      if (tag == 0x8769 && u16(e + 2) == 4 && depth == 0) {
+        const uint64_t sub = u32(e + 8);
+        if (sub != ifd) walk(sub, f, depth + 1);
+      }
+    }
+  }
+  std::string ascii(uint64_t e) const {
+    if (u16(e + 2) != 2) return {};
+    const uint64_t n = u32(e + 4);
+    if (n == 0 || n > 256) return {};
+    const uint64_t at = n <= 4 ? e + 8 : u32(e + 8);
+    if (!m_d.has(at, n)) return {};
+    std::string s(m_d.slice(at, n));
+    s = s.substr(0, s.find('\0'));
+    for (char& c : s)
+      if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s;
+  }
+  uint32_t u16(uint64_t at) const { return m_le ? m_d.le16(at) : m_d.be16(at); }
+  uint32_t u32(uint64_t at) const { return m_le ? m_d.le32(at) : m_d.be32(at); }
+
+  Bytes m_d;
+  bool m_le = true;
+};
+
+// "2024:05:01 12:34:56" -> "2024-05-01T12:34:56"; empty for anything else (including the
+// all-zero date cameras write when their clock was never set).
+std::string exifDate(const std::string& s) {
+  if (s.size() < 19) return {};
+  for (size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u, 11u, 12u, 14u, 15u, 17u, 18u})
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return {};
+  if (s[4] != ':' || s[7] != ':' || s[10] != ' ' || s[13] != ':' || s[16] != ':') return {};
+  if (s.compare(0, 4, "0000") == 0) return {};
+  std::string out = s.substr(0, 19);
+  out[4] = '-';
+  out[7] = '-';
+  out[10] = 'T';
+  return out;
+}
+
+void applyExif(const ExifFields& f, ProbeResult& out) {
+  // Most cameras repeat the maker in the model ("Canon" + "Canon EOS 5D"); say it once.
+  if (!f.make.empty() && f.model.rfind(f.make, 0) != 0)
+    out.camera = f.model.empty() ? f.make : f.make + " " + f.model;
+  else
+    out.camera = f.model;
+  out.takenAt = exifDate(f.original);
+  if (out.takenAt.empty()) out.takenAt = exifDate(f.digitized);
+}
+
+void pngDetails(const Bytes& d, ProbeResult& out) {
+  uint64_t chunk = 8;
+  if (d.has(chunk, 8) && d.startsWith(chunk + 4, "CgBI")) chunk += 12 + uint64_t{d.be32(chunk)};
+  if (!d.has(chunk + 8, 13)) return;
+  const uint32_t depth = d.u8(chunk + 16);
+  const uint32_t type = d.u8(chunk + 17);
+  out.bitDepth = depth;
+  switch (type) {
+    case 0: out.channels = 1, out.color = "gray"; break;
+    case 2: out.channels = 3, out.color = "rgb"; break;
+    case 3: out.channels = 3, out.color = "palette"; break;
+    case 4: out.channels = 2, out.color = "gray+alpha"; break;
+    case 6: out.channels = 4, out.color = "rgba"; break;
+    default: break;
+  }
+  // Chunks before the image data: acTL makes an animated PNG; tRNS gives a palette an alpha channel.
+  uint64_t pos = chunk + 25;
+  while (d.has(pos, 8)) {
+    const uint64_t len = d.be32(pos);
+    if (d.startsWith(pos + 4, "IDAT") || d.startsWith(pos + 4, "IEND")) break;
+    if (d.startsWith(pos + 4, "acTL") && len >= 8 && d.has(pos + 8, 4)) out.frames = d.be32(pos + 8);
+    if (d.startsWith(pos + 4, "tRNS") && type == 3) out.channels = 4;
+    pos += 12 + len;
+  }
+}
+
+// Frames and total delay of a GIF. `whole`: d is the whole file, so running out of data means it is
+// cut short (browsers show the frames before the cut, and so this counts them).
+void gifDetails(const Bytes& d, bool whole, ProbeResult& out) {
+  out.channels = 3;
+  out.color = "palette";
+  out.bitDepth = 8;
+  if (!d.has(0, 13)) return;
+  uint64_t pos = 13;
+  const uint32_t packed = d.u8(10);
+  if (packed & 0x80) pos += 3ull << ((packed & 7) + 1);
+  int64_t frames = 0, centiseconds = 0;
+  auto skipSubBlocks = [&]() {
+    while (d.has(pos, 1)) {
+      const uint32_t len = d.u8(pos);
+      pos += 1 + uint64_t{len};
+      if (len == 0) return true;
+    }
+    return false;
+  };
+  bool complete = false;
+  while (d.has(pos, 1)) {
+    const uint32_t block = d.u8(pos);
+    if (block == 0x3B) {
+      complete = true;
+      break;
+    }
+    if (block == 0x2C) {
+      if (!d.has(pos, 10)) break;
+      const uint32_t local = d.u8(pos + 9);
+      pos += 10;
+      if (local & 0x80) pos += 3ull << ((local & 7) + 1);
+      pos += 1;  // LZW minimum code size
+      if (!skipSubBlocks()) break;
+      ++frames;
+    } else if (block == 0x21) {
+      if (d.has(pos, 8) && d.u8(pos + 1) == 0xF9) centiseconds += d.le16(pos + 4);
+      pos += 2;
+      if (!skipSubBlocks()) break;
+    } else {
+      break;  // garbage after the frames: what was counted stands
+    }
+  }
+  if (complete || whole) {
+    out.frames = frames;
+    if (frames > 1 && centiseconds > 0) out.duration = static_cast<double>(centiseconds) / 100.0;
+  }
+}
+
+void webpDetails(const Bytes& d, bool whole, ProbeResult& out) {
+  out.bitDepth = 8;
+  bool alpha = false, animated = false;
+  if (d.startsWith(12, "VP8L") && d.has(21, 4)) alpha = (d.le32(21) >> 28) & 1;
+  if (d.startsWith(12, "VP8X") && d.has(20, 1)) {
+    alpha = d.u8(20) & 0x10;
+    animated = d.u8(20) & 0x02;
+  }
+  out.channels = alpha ? 4 : 3;
+  out.color = alpha ? "rgba" : "rgb";
+  if (!animated) return;
+  int64_t frames = 0, millis = 0;
+  uint64_t pos = 12;
+  bool complete = false;
+  while (d.has(pos, 8)) {
+    const uint64_t len = d.le32(pos + 4);
+    if (d.startsWith(pos, "ANMF")) {
+      ++frames;
+      if (d.has(pos + 8, 15)) millis += d.le24(pos + 8 + 12);
+    }
+    pos += 8 + len + (len & 1);
+    if (pos >= d.size()) complete = pos == d.size();
+  }
+  if (complete || whole) {
+    out.frames = frames;
+    if (millis > 0) out.duration = static_cast<double>(millis) / 1000.0;
+  }
+}
+
+void tiffDetails(const Bytes& d, ProbeResult& out) {
+  TiffTags tags;
+  bool pastEnd = false;
+  uint64_t ifd = 0;
+  if (TiffReader(d).read(tags, pastEnd, ifd)) return;
+  if (tags.bitsPerSample) out.bitDepth = *tags.bitsPerSample;
+  if (tags.samplesPerPixel) out.channels = *tags.samplesPerPixel;
+  const uint32_t pm = tags.photometric.value_or(2);
+  const char* names[] = {"gray", "gray", "rgb", "palette", "mask", "cmyk", "ycbcr"};
+  if (pm <= 6) out.color = names[pm];
+  if (tags.extraSamples && (pm == 0 || pm == 1 || pm == 2)) out.color += pm == 2 ? "a" : "+alpha";
+  if (!tags.samplesPerPixel) out.channels = pm == 2 || pm == 3 || pm == 6 ? 3 : pm == 5 ? 4 : 1;
+  applyExif(ExifWalker(d).read(), out);
+}
+
+void bmpDetails(const Bytes& d, ProbeResult& out) {
+  if (!d.has(14, 4)) return;
+  const uint32_t dib = d.le32(14);
+  const uint64_t at = dib == 12 ? 24 : 28;
+  if (!d.has(at, 2)) return;
+  const uint32_t bpp = d.le16(at);
+  if (bpp == 32) {
+    out.channels = 4, out.color = "rgba", out.bitDepth = 8;
+  } else if (bpp == 24 || bpp == 16) {
+    out.channels = 3, out.color = "rgb", out.bitDepth = bpp == 24 ? 8 : 5;
+  } else if (bpp >= 1 && bpp <= 8) {
+    out.channels = 3, out.color = "palette", out.bitDepth = bpp;
+  }
+}
+
+// What a name's extension promises, for files whose content libmagic does not recognise.
+enum class Promise { None, Image, Video, Audio, Pdf };
+
+Promise promiseOf(std::string_view name) {
+  const std::string ext = extensionOf(name);
+  for (const char* e : {"jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "bmp"})
+    if (ext == e) return Promise::Image;
+  for (const char* e : {"mp4", "m4v", "mov", "mkv", "webm", "avi"})
+    if (ext == e) return Promise::Video;
+  for (const char* e : {"wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac"})
+    if (ext == e) return Promise::Audio;
+  if (ext == "pdf") return Promise::Pdf;
+  return Promise::None;
+}
+
+const char* promiseName(Promise p) {
+  switch (p) {
+    case Promise::Image: return "an image";
+    case Promise::Video: return "a video";
+    case Promise::Audio: return "an audio file";
+    case Promise::Pdf: return "a PDF";
+    case Promise::None: break;
+  }
+  return "a known format";
+}
+
+bool isTextMime(const std::string& mime) {
+  if (mime.rfind("text/", 0) == 0) return true;
+  for (const char* t : {"application/json", "application/x-ndjson", "application/yaml", "application/xml",
+                        "application/javascript", "application/x-subrip", "application/csv"})
+    if (mime == t) return true;
+  return false;
+}
+
+const char* imageFormat(const Bytes& d) {
+  if (d.startsWith(0, "\xFF\xD8\xFF")) return "jpeg";
+  if (d.startsWith(0, "\x89PNG")) return "png";
+  if (d.startsWith(0, "GIF8")) return "gif";
+  if (d.startsWith(0, "RIFF") && d.startsWith(8, "WEBP")) return "webp";
+  if (d.startsWith(0, "II") || d.startsWith(0, "MM")) return "tiff";
+  if (d.startsWith(0, "BM")) return "bmp";
+  return "";
+}
+
+// Images: size from the header (read further when the header lies beyond the first window), the
+// pixel limit, then the details of each format.
+void probeImage(ObjectReader& reader, std::string_view head, int64_t size, const MediaLimits& limits, ProbeResult& out) {
+  std::string more;
+  std::string_view data = head;
+  // Animated GIF/WebP frames and headers past the first window (large EXIF blocks, TIFF directories
+  // after the pixels) need more than the head: the whole file when it is small enough.
+  const int64_t wholeLimit = std::min<int64_t>(limits.maxProbeBytes / 2, 8 * 1024 * 1024);
+  auto readWhole = [&]() {
+    if (data.size() >= static_cast<size_t>(size) || size > wholeLimit) return false;
+    auto r = reader.read(0, size);
+    if (!r.ok()) return false;
+    more = std::move(r).value();
+    data = more;
+    return true;
+  };
+  JpegExtras jpeg;
+  const Bytes h(data);
+  SizeResult sized = h.startsWith(0, "\xFF\xD8\xFF") ? jpegSize(h, &jpeg) : imageSize(data);
+  if (!sized && sized.error().kind == ErrorKind::Unsupported && readWhole()) {
+    jpeg = {};
+    const Bytes w(data);
+    sized = w.startsWith(0, "\xFF\xD8\xFF") ? jpegSize(w, &jpeg) : imageSize(data);
+  }
+  if (!sized) {
+    if (sized.error().kind != ErrorKind::Unsupported) out.error = reader.uri() + ": " + sized.error().message;
+    return;
+  }
+  const Bytes d(data);
+  out.format = imageFormat(d);
+  if (!*sized) {
+    // libmagic says image, but not one whose header we parse (SVG, ICO, HEIC, ...): mime only.
+    out.format.clear();
+    return;
+  }
+  const auto [w, hgt] = **sized;
+  out.width = w;
+  out.height = hgt;
+  // Checked in double: a hostile header's w*h may not fit in 64 bits (BigTIFF).
+  if (static_cast<double>(w) * static_cast<double>(hgt) > static_cast<double>(limits.maxPixels)) {
+    out.error = reader.uri() + ": the " + out.format + " header claims " + std::to_string(w) + "x" +
+                std::to_string(hgt) + " pixels, over the limit of " + std::to_string(limits.maxPixels / 1'000'000) +
+                " megapixels; the file is probably damaged or hostile, and Loom will not decode it";
+    return;
+  }
+  if (out.format == "jpeg") {
+    if (jpeg.precision) out.bitDepth = jpeg.precision;
+    if (jpeg.components == 1) out.channels = 1, out.color = "gray";
+    if (jpeg.components == 3) out.channels = 3, out.color = "ycbcr";
+    if (jpeg.components == 4) out.channels = 4, out.color = "cmyk";
+    if (!jpeg.exif.empty()) applyExif(ExifWalker(Bytes(jpeg.exif)).read(), out);
+  } else if (out.format == "png") {
+    pngDetails(d, out);
+  } else if (out.format == "gif") {
+    readWhole();
+    gifDetails(Bytes(data), data.size() >= static_cast<size_t>(size), out);
+  } else if (out.format == "webp") {
+    if (d.startsWith(12, "VP8X") && d.has(20, 1) && (d.u8(20) & 0x02)) readWhole();
+    webpDetails(Bytes(data), data.size() >= static_cast<size_t>(size), out);
+  } else if (out.format == "tiff") {
+    tiffDetails(d, out);
+  } else if (out.format == "bmp") {
+    bmpDetails(d, out);
+  }
+}
+
 }  // namespace
 
 // Hand-parsed: no library reads the sizes of all six formats from a header without decoding pixels.
@@ -488,6 +857,141 @@ ProbeResult probeBytes(std::string_view head, std::string_view name) {
     result.error = "probe failed with an unknown exception";
   }
   return result;
+}
+
+
+ProbeResult probeObject(ObjectReader& reader, std::string_view name, const MediaLimits& limits) {
+  ProbeResult out;
+  try {
+    auto size = reader.size();
+    if (!size.ok()) {
+      out.mime = "application/octet-stream";
+      out.error = size.error().message;
+      return out;
+    }
+    auto head = reader.read(0, kProbeHeadBytes);
+    if (!head.ok()) {
+      out.mime = "application/octet-stream";
+      out.error = head.error().message;
+      return out;
+    }
+    const Promise promise = promiseOf(name);
+    if (head->empty()) {
+      out.mime = "application/x-empty";
+      // An empty .txt is a valid text file; an empty .jpg is a failed copy or download.
+      if (promise != Promise::None)
+        out.error = reader.uri() + " is empty (0 bytes) but its name says it is " + promiseName(promise) +
+                    "; the copy or download that made it probably failed";
+      return out;
+    }
+    auto mime = threadMagic().mimeOf(*head);
+    if (!mime) {
+      out.mime = "application/octet-stream";
+      out.error = reader.uri() + ": " + mime.error().message;
+      return out;
+    }
+    out.mime = refineTextType(*mime, name);
+    const std::string& m = out.mime;
+    const bool unknownBytes = m == "application/octet-stream" || m == "application/x-empty";
+    if (m.rfind("image/", 0) == 0 || (unknownBytes && std::string_view(imageFormat(Bytes(*head))) != "")) {
+      probeImage(reader, *head, *size, limits, out);
+    } else if (m.rfind("video/", 0) == 0 || m.rfind("audio/", 0) == 0 || m == "application/ogg") {
+      detail::probeAudioVideo(reader, name, limits, out);
+    } else if (m == "application/pdf") {
+      detail::probePdf(reader, limits, out);
+    } else if (isTextMime(m)) {
+      detail::probeText(reader, *head, out);
+    } else if (unknownBytes && (promise == Promise::Video || promise == Promise::Audio)) {
+      // libmagic does not know every container (raw AAC, some MPEG-TS); libavformat may. When it does
+      // not either, the name promised media that the bytes are not.
+      detail::probeAudioVideo(reader, name, limits, out);
+      if (!out.error.empty() || (!out.duration && out.videoCodec.empty()))
+        out.error = reader.uri() + ": named as " + std::string(promiseName(promise)) +
+                    " but its content is not a readable audio or video format (random or damaged bytes?)";
+    } else if (unknownBytes && promise != Promise::None) {
+      out.error = reader.uri() + ": named as " + std::string(promiseName(promise)) +
+                  " but its content is not one Loom recognises (random or damaged bytes?)";
+    }
+  } catch (const std::exception& e) {
+    if (out.mime.empty()) out.mime = "application/octet-stream";
+    out.error = reader.uri() + ": probe failed: " + e.what();
+  } catch (...) {
+    if (out.mime.empty()) out.mime = "application/octet-stream";
+    out.error = reader.uri() + ": probe failed with an unknown exception";
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Columns
+
+const std::vector<core::Column>& probeColumns() {
+  using core::ColumnType;
+  static const std::vector<core::Column> columns = {
+      {"mime", ColumnType::Text, "MIME type sniffed from the content (libmagic), not the name"},
+      {"format", ColumnType::Text, "short format or container name: jpeg, png, gif, webp, tiff, bmp, mp4, mov, m4a, mkv, webm, avi, wav, mp3, flac, ogg, pdf, text"},
+      {"width", ColumnType::Integer, "pixels as displayed (images: EXIF orientation applied; video: rotation applied)"},
+      {"height", ColumnType::Integer, "pixels as displayed (images: EXIF orientation applied; video: rotation applied)"},
+      {"channels", ColumnType::Integer, "images: colour channels including alpha; audio: channels of the first audio stream"},
+      {"bit_depth", ColumnType::Integer, "images: bits per channel as stored (palette images: bits per index); lossless audio: bits per sample"},
+      {"color", ColumnType::Text, "images: gray, gray+alpha, rgb, rgba, palette, ycbcr or cmyk"},
+      {"frames", ColumnType::Integer, "animated images: frame count; video: frame count (from the container, else duration x fps)"},
+      {"duration", ColumnType::Real, "seconds (audio, video, animated images)"},
+      {"fps", ColumnType::Real, "video frames per second (average)"},
+      {"video_codec", ColumnType::Text, "codec of the main video stream (h264, hevc, vp9, av1, mpeg4, ...)"},
+      {"audio_codec", ColumnType::Text, "codec of the first audio stream (aac, mp3, opus, flac, pcm_s16le, ...)"},
+      {"audio_streams", ColumnType::Integer, "number of audio streams (audio and video files)"},
+      {"sample_rate", ColumnType::Integer, "Hz, first audio stream"},
+      {"pages", ColumnType::Integer, "PDF page count"},
+      {"page_width", ColumnType::Real, "PDF first page width in points (1/72 inch), as displayed"},
+      {"page_height", ColumnType::Real, "PDF first page height in points (1/72 inch), as displayed"},
+      {"encoding", ColumnType::Text, "text: ascii, utf-8, utf-8-bom, utf-16le, utf-16be or iso-8859-1"},
+      {"lines", ColumnType::Integer, "text: line count"},
+      {"lines_estimated", ColumnType::Integer, "text: 1 when lines is extrapolated from the first 4 MiB, 0 when counted"},
+      {"camera", ColumnType::Text, "EXIF Make and Model"},
+      {"taken_at", ColumnType::Text, "EXIF DateTimeOriginal, ISO-8601 camera-local time without a zone"},
+  };
+  return columns;
+}
+
+std::vector<core::Value> probeValues(const ProbeResult& r) {
+  auto text = [](const std::string& s) { return s.empty() ? core::Value{} : core::Value{s}; };
+  auto integer = [](const std::optional<int64_t>& v) { return v ? core::Value{*v} : core::Value{}; };
+  auto real = [](const std::optional<double>& v) { return v ? core::Value{*v} : core::Value{}; };
+  return {text(r.mime),          text(r.format),         integer(r.width),       integer(r.height),
+          integer(r.channels),   integer(r.bitDepth),    text(r.color),          integer(r.frames),
+          real(r.duration),      real(r.fps),            text(r.videoCodec),     text(r.audioCodec),
+          integer(r.audioStreams), integer(r.sampleRate), integer(r.pages),     real(r.pageWidth),
+          real(r.pageHeight),    text(r.encoding),       integer(r.lines),       integer(r.linesEstimated),
+          text(r.camera),        text(r.takenAt)};
+}
+
+std::string probeJson(const std::vector<core::Value>& values) {
+  nlohmann::json j = nlohmann::json::object();
+  const auto& cols = probeColumns();
+  for (size_t i = 0; i < cols.size() && i < values.size(); ++i) {
+    const auto& v = values[i];
+    if (auto* n = std::get_if<int64_t>(&v)) j[cols[i].name] = *n;
+    if (auto* d = std::get_if<double>(&v)) j[cols[i].name] = *d;
+    if (auto* s = std::get_if<std::string>(&v)) j[cols[i].name] = *s;
+  }
+  // Invalid UTF-8 (a hostile EXIF string) must not make the cache write throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<core::Value> probeValuesFromJson(std::string_view json) {
+  const auto& cols = probeColumns();
+  std::vector<core::Value> values(cols.size());
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object()) return values;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    auto it = j.find(cols[i].name);
+    if (it == j.end()) continue;
+    if (it->is_number_integer()) values[i] = it->get<int64_t>();
+    else if (it->is_number()) values[i] = it->get<double>();
+    else if (it->is_string()) values[i] = it->get<std::string>();
+  }
+  return values;
 }
 
 }  // namespace loom::media

@@ -93,8 +93,8 @@ def path_of(uri):
 files = sorted(os.path.relpath(os.path.join(d, f), assets) for d, _, fs in os.walk(assets) for f in fs)
 
 # A JPEG whose frame header (SOF) is cut short is corrupt as far as header probing can tell; one
-# cut later keeps a readable header (probing does not decode pixels). Empty files and mislabelled
-# text are not corrupt: they get a MIME type from their content and no error.
+# cut later keeps a readable header (probing does not decode pixels). An empty file named like
+# media is an error (a failed copy); mislabelled text is text: a MIME type from its content, no error.
 def jpeg_header_cut(data):
     if not data.startswith(b"\xff\xd8\xff"):
         return False
@@ -113,9 +113,12 @@ def jpeg_header_cut(data):
         pos += length
 
 broken = [f for f in files if f.startswith("broken/")]
-really_broken = sorted(f for f in broken if jpeg_header_cut(open(os.path.join(assets, f), "rb").read()))
-check("assets include broken files, %d of %d with a cut header" % (len(really_broken), len(broken)),
-      len(broken) >= 3 and len(really_broken) >= 1, broken)
+empty_media = sorted(f for f in broken if os.path.getsize(os.path.join(assets, f)) == 0
+                     and re.search(r"\.(jpe?g|png|gif|webp|tiff?|bmp|mp4|mov|mkv|webm|avi|wav|mp3|flac|ogg|opus|m4a|pdf)$", f))
+cut_header = sorted(f for f in broken if f not in empty_media and jpeg_header_cut(open(os.path.join(assets, f), "rb").read()))
+really_broken = sorted(cut_header + empty_media)
+check("assets include broken files, %d of %d with a cut header, %d empty" % (len(cut_header), len(broken), len(empty_media)),
+      len(broken) >= 3 and len(cut_header) >= 1 and len(empty_media) >= 1, broken)
 
 # Images and their display sizes, from the generator's names (NAME_WxH.ext).
 images = {}
@@ -134,7 +137,7 @@ try:
         check("both datasets are outputs", set(outs) == {"demo_assets", "demo_large_images"}, sorted(outs))
         check("demo_assets has one row per generated file (%d)" % len(files),
               outs.get("demo_assets", {}).get("rows") == len(files), outs.get("demo_assets"))
-        check("rows_failed (%s) equals the broken files with a cut header (%d)" % (run1.get("rows_failed"), len(really_broken)),
+        check("rows_failed (%s) equals the broken files with a cut header or empty (%d)" % (run1.get("rows_failed"), len(really_broken)),
               run1.get("rows_failed") == len(really_broken))
         check("no model calls and no cost", run1.get("calls") == 0 and run1.get("cost_usd") == 0, run1)
     if run1 and run2:
@@ -151,10 +154,14 @@ try:
         for col in ("uri", "size", "mime", "width", "height", "error", "kind", "megapixels"):
             check("demo_assets has column " + col, col in all_rows["columns"], all_rows["columns"])
         errored = sorted(f for f, r in by_file.items() if r.get("error"))
-        check("exactly the files with a cut header have an error", errored == really_broken,
+        check("exactly the files with a cut header or empty have an error", errored == really_broken,
               "errors on %s, expected %s" % (errored, really_broken))
-        for f in errored:
-            check("%s: error says the data ends early" % f, "truncated" in by_file[f]["error"], by_file[f]["error"])
+        for f in cut_header:
+            check("%s: error names the file and says the data ends early" % f,
+                  "truncated" in str(by_file[f]["error"]) and f in unquote(str(by_file[f]["error"])), by_file[f]["error"])
+        for f in empty_media:
+            check("%s: error names the file and says it is empty" % f,
+                  "empty (0 bytes)" in str(by_file[f]["error"]) and f in unquote(str(by_file[f]["error"])), by_file[f]["error"])
         wrong = {f: (r.get("mime"), r.get("width"), r.get("height"))
                  for f, r in by_file.items() if f in images
                  and (not str(r.get("mime", "")).startswith("image/") or (r.get("width"), r.get("height")) != images[f])}
@@ -169,6 +176,33 @@ try:
             check("%s/ rows have kind %s" % (folder, kind), kinds.get(folder) == {kind}, kinds.get(folder))
         check("the PDF is application/pdf",
               all(r.get("mime") == "application/pdf" for f, r in by_file.items() if f.endswith(".pdf")))
+        for c in ("format", "duration", "fps", "video_codec", "audio_codec", "sample_rate", "channels", "frames",
+                  "pages", "page_width", "page_height", "encoding", "lines"):
+            check("demo_assets has column " + c, c in all_rows["columns"], all_rows["columns"])
+        pdf = by_file.get("docs/loom-demo.pdf", {})
+        check("the demo PDF has 2 pages of US Letter (612 x 792 pt)",
+              (pdf.get("pages"), pdf.get("page_width"), pdf.get("page_height")) == (2, 612, 792), pdf)
+        videos = {f: r for f, r in by_file.items() if f.startswith("video/")}
+        check("there are videos to check", len(videos) >= 2, sorted(videos))
+        for f, r in videos.items():
+            got = (r.get("width"), r.get("height"), r.get("fps"), r.get("duration"), r.get("frames"))
+            check("%s: 640x360, 25 fps, 3 s, 75 frames" % f,
+                  got[:3] == (640, 360, 25) and abs((got[3] or 0) - 3.0) < 0.1 and abs((got[4] or 0) - 75) <= 2, got)
+            check("%s: has a video codec and one audio stream at 48 kHz" % f,
+                  r.get("video_codec") and r.get("audio_streams") == 1 and r.get("sample_rate") == 48000, r)
+        formats = {f.rsplit(".", 1)[1]: r.get("format") for f, r in videos.items()}
+        check("video containers are named as a person would", formats == {k: k for k in formats}, formats)
+        speech = {f: r for f, r in by_file.items() if f.startswith("audio/")}
+        wav = speech.get("audio/speech.wav", {})
+        check("speech.wav has a duration of a few seconds, a sample rate and one channel",
+              2 < (wav.get("duration") or 0) < 15 and (wav.get("sample_rate") or 0) > 0 and wav.get("channels") == 1, wav)
+        off = {f: r.get("duration") for f, r in speech.items() if abs((r.get("duration") or 0) - (wav.get("duration") or 0)) > 0.15}
+        check("every audio encoding of the speech has the WAV's duration (within 0.15 s)", not off, off)
+        latin = by_file.get("text/notes-latin1.txt", {})
+        check("the Latin-1 notes are read as iso-8859-1 with 2 lines",
+              (latin.get("encoding"), latin.get("lines")) == ("iso-8859-1", 2), latin)
+        csv = by_file.get("text/measurements.csv", {})
+        check("the CSV has 21 lines (header + 20 rows)", csv.get("lines") == 21, csv)
 
     large = load("demo_large_images.json", ("dataset", "version", "columns", "rows"))
     if large:

@@ -38,6 +38,8 @@ TEST(Catalog, MigratesAFirstReleaseCatalogKeepingItsData) {
     // Turn a fresh catalog back into what the first release wrote: schema 1 had no node_outputs.run_id.
     auto cat = catalog::Catalog::open(path).orThrow();
     cat->db().exec("ALTER TABLE node_outputs DROP COLUMN run_id");
+    for (const char* c : {"format", "duration", "fps", "sample_rate", "channels", "pages", "probe_version"})
+      cat->db().exec(std::string("ALTER TABLE objects DROP COLUMN ") + c);
     cat->db().exec("PRAGMA user_version=1");
     cat->db().exec("INSERT INTO datasets(name, created_at) VALUES('kept', 'now')");
     cat->db().exec("INSERT INTO node_outputs(hash, node_type, table_name, status, columns_json, created_at) "
@@ -53,6 +55,35 @@ TEST(Catalog, MigratesAFirstReleaseCatalogKeepingItsData) {
   EXPECT_EQ(s.int64(1), 1);
   ASSERT_EQ(cat->datasets().size(), 1u);
   EXPECT_EQ(cat->datasets()[0].name, "kept");
+}
+
+TEST(Catalog, MigratesASchema2CatalogSoOldProbesAreProbedAgain) {
+  test::TempDir dir;
+  std::string path = (dir / "v2.db").string();
+  {
+    // Schema 2 had no typed probe columns beyond width/height and no probe_version.
+    auto cat = catalog::Catalog::open(path).orThrow();
+    for (const char* c : {"format", "duration", "fps", "sample_rate", "channels", "pages", "probe_version"})
+      cat->db().exec(std::string("ALTER TABLE objects DROP COLUMN ") + c);
+    cat->db().exec("PRAGMA user_version=2");
+    cat->db().exec("INSERT INTO objects(uri, etag, mime, width, height, probed_etag, seen_at) "
+                   "VALUES('file:///a.jpg', 'e1', 'image/jpeg', 640, 480, 'e1', 'now')");
+  }
+  auto cat = catalog::Catalog::open(path).orThrow();
+  auto v = cat->db().prepare("PRAGMA user_version");
+  ASSERT_TRUE(v.step());
+  EXPECT_EQ(v.int64(0), catalog::kSchemaVersion);
+  auto s = cat->db().prepare(
+      "SELECT uri, mime, width, height, probed_etag, probe_version IS NULL, duration IS NULL, pages IS NULL FROM objects");
+  ASSERT_TRUE(s.step());
+  EXPECT_EQ(s.text(0), "file:///a.jpg");
+  EXPECT_EQ(s.text(1), "image/jpeg");
+  EXPECT_EQ(s.int64(2), 640);
+  EXPECT_EQ(s.int64(3), 480);
+  EXPECT_EQ(s.text(4), "e1");
+  EXPECT_EQ(s.int64(5), 1) << "an old probe has no version, so the next index probes it again";
+  EXPECT_EQ(s.int64(6), 1);
+  EXPECT_EQ(s.int64(7), 1);
 }
 
 TEST(Catalog, RefusesNewerSchemaWithClearMessage) {
