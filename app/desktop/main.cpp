@@ -5,6 +5,7 @@
 // Opens the catalog (default: the same one loom-cli uses) and, when a flow is given, runs it.
 
 #include <QApplication>
+#include <QIcon>
 #include <QCommandLineParser>
 #include <QFileInfo>
 #include <cstdio>
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   QApplication::setApplicationName(QStringLiteral("Loom"));
   QApplication::setApplicationVersion(QStringLiteral(LOOM_VERSION));
   QApplication::setDesktopFileName(QStringLiteral("loom"));
+  QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/loom.svg")));
 
   loom::widgets::installTranslators(app);
 
