@@ -13,7 +13,7 @@ PACKAGES=(
   # CLI and tests
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev sqlite3 python3 file
   # desktop app
-  qt6-base-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools libgl-dev fonts-dejavu-core
+  qt6-base-dev qt6-svg-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools libgl-dev fonts-dejavu-core
   # demo assets and GUI checks
   ffmpeg espeak-ng xvfb xauth
   # fuzzing (clang's libFuzzer)
