@@ -5,6 +5,7 @@ namespace loom::nodes {
 void BuiltinProvider::load(NodeRegistry& registry) const {
   addStorageNodes(registry);
   addMediaNodes(registry);
+  addThumbnailNodes(registry);
   addTableNodes(registry);
   addDatasetNodes(registry);
 }

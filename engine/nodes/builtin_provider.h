@@ -14,6 +14,7 @@ class BuiltinProvider : public NodeProvider {
 // Factories, one per file, used by BuiltinProvider::load().
 void addStorageNodes(NodeRegistry& registry);
 void addMediaNodes(NodeRegistry& registry);
+void addThumbnailNodes(NodeRegistry& registry);
 void addTableNodes(NodeRegistry& registry);
 void addDatasetNodes(NodeRegistry& registry);
 

@@ -1,0 +1,105 @@
+#include "catalog/blob_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "catalog/catalog.h"
+#include "catalog/db.h"
+#include "core/feedback.h"
+#include "core/hash.h"
+
+namespace loom::catalog {
+
+namespace fs = std::filesystem;
+using core::ErrorKind;
+using core::makeError;
+
+namespace {
+
+// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so readers see
+// the whole file or none of it. fsync'ed because catalog rows commit right after and reference it.
+core::Result<void> writeAtomic(const fs::path& path, std::string_view bytes) {
+  static std::atomic<uint64_t> counter{0};
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) return makeError(ErrorKind::Io, "cannot create " + path.parent_path().string() + ": " + ec.message());
+  fs::path tmp = path.parent_path() /
+                 (".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1)) + "-" +
+                  path.filename().string());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return makeError(ErrorKind::Io, "cannot write " + tmp.string() + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return makeError(ErrorKind::Io, "cannot write " + path.string() + ": " + why + " (is the disk full?)");
+    }
+    done += static_cast<size_t>(n);
+  }
+  bool ok = ::fsync(fd) == 0;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return makeError(ErrorKind::Io, "cannot write " + path.string() + ": " + why);
+  }
+  return {};
+}
+
+}  // namespace
+
+bool isBlobHash(std::string_view hash) {
+  if (hash.size() != 64) return false;
+  for (char c : hash)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+BlobStore BlobStore::forCatalog(const Catalog& catalog) { return BlobStore((fs::path(catalog.dataDir()) / "blobs").string()); }
+
+std::string BlobStore::pathOf(std::string_view hash) const {
+  std::string h(hash);
+  return (fs::path(m_dir) / h.substr(0, 2) / h).string();
+}
+
+bool BlobStore::contains(std::string_view hash) const {
+  std::error_code ec;
+  return isBlobHash(hash) && fs::is_regular_file(pathOf(hash), ec);
+}
+
+core::Result<std::string> BlobStore::put(std::string_view bytes) const {
+  std::string hash = core::sha256Hex(bytes);
+  fs::path path = pathOf(hash);
+  std::error_code ec;
+  // Same hash, same size: the same bytes are already there (a torn file cannot exist: writes rename).
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == bytes.size() && !ec) return hash;
+  auto w = writeAtomic(path, bytes);
+  if (!w.ok()) return w.error();
+  return hash;
+}
+
+core::Result<std::string> BlobStore::get(std::string_view hash) const {
+  if (!isBlobHash(hash)) return makeError(ErrorKind::InvalidInput, "'" + std::string(hash) + "' is not a blob hash");
+  std::ifstream in(pathOf(hash), std::ios::binary);
+  if (!in) return makeError(ErrorKind::NotFound, "no blob " + std::string(hash) + " in " + m_dir);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void BlobStore::record(Db& db, std::string_view hash, int64_t size, std::string_view mime) {
+  auto s = db.prepare("INSERT OR IGNORE INTO blobs(hash, size, mime, created_at) VALUES(?,?,?,?)");
+  s.bind(1, hash).bind(2, size).bind(3, mime).bind(4, core::nowIsoUtc());
+  s.run();
+}
+
+}  // namespace loom::catalog
