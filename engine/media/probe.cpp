@@ -891,6 +891,9 @@ ProbeResult probeObject(ObjectReader& reader, std::string_view name, const Media
       return out;
     }
     out.mime = refineTextType(*mime, name);
+    if ((out.mime == "application/octet-stream" || out.mime == "application/x-empty") && promise == Promise::None &&
+        detail::looksLikeUtf16(*head))
+      out.mime = refineTextType("text/plain", name);
     const std::string& m = out.mime;
     const bool unknownBytes = m == "application/octet-stream" || m == "application/x-empty";
     if (m.rfind("image/", 0) == 0 || (unknownBytes && std::string_view(imageFormat(Bytes(*head))) != "")) {

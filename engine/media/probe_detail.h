@@ -16,5 +16,7 @@ void probePdf(ObjectReader& reader, const MediaLimits& limits, ProbeResult& out)
 // Text: encoding (BOM, UTF-8 validity, UTF-16 without BOM, Latin-1 fallback) and line count.
 // `head` is the first bytes already read.
 void probeText(ObjectReader& reader, std::string_view head, ProbeResult& out);
+// True when `head` looks like UTF-16 text without a byte-order mark (libmagic calls that "data").
+bool looksLikeUtf16(std::string_view head);
 
 }  // namespace loom::media::detail

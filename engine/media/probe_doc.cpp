@@ -78,6 +78,8 @@ std::string utf16Guess(std::string_view s) {
 
 }  // namespace
 
+bool looksLikeUtf16(std::string_view head) { return !utf16Guess(head).empty(); }
+
 void probePdf(ObjectReader& reader, const MediaLimits& limits, ProbeResult& out) {
   out.format = "pdf";
   auto size = reader.size();
