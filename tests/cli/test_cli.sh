@@ -62,6 +62,64 @@ check "re-index finds everything unchanged and probes nothing" py "
 import json,sys; j=json.loads(sys.argv[1]); assert j['unchanged']==$NFILES and j['probed']==0, j" "$out"
 check "progress bar stays off when stderr is not a terminal" bash -c "! grep -q $'\r' '$T/err'"
 
+# ---- index a folder of media, good and broken ---------------------------------------------------
+M="$T/media"; MC="$T/media.db"; mkdir -p "$M"
+ffq() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@" </dev/null; }
+ffq -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 -f lavfi -i sine=sample_rate=48000:duration=3 \
+  -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest -movflags +faststart "$M/clip.mp4"
+ffq -i "$M/clip.mp4" -c copy "$M/clip-index-at-end.mov"
+ffq -f lavfi -i sine=sample_rate=44100:duration=2 "$M/tone.wav"
+head -c $(( $(stat -c %s "$M/clip.mp4") / 2 )) "$M/clip.mp4" > "$M/cut.mp4"
+: > "$M/empty.mp4"
+head -c 4096 /dev/urandom > "$M/noise.mkv"
+python3 - "$M" <<'PYEOF'
+import struct, sys, zlib
+root = sys.argv[1]
+ihdr = b'IHDR' + struct.pack('>II', 50000, 50000) + b'\x08\x02\x00\x00\x00'
+open(root + '/bomb.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + struct.pack('>I', 13) + ihdr + struct.pack('>I', zlib.crc32(ihdr)))
+objs = [b'<< /Type /Catalog /Pages 2 0 R >>', b'<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>',
+        b'<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>', b'<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>']
+out, offs = bytearray(b'%PDF-1.4\n'), []
+for i, o in enumerate(objs, 1):
+    offs.append(len(out)); out += b'%d 0 obj\n' % i + o + b'\nendobj\n'
+x = len(out)
+out += b'xref\n0 5\n0000000000 65535 f \n' + b''.join(b'%010d 00000 n \n' % o for o in offs)
+out += b'trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n' % x
+open(root + '/a4.pdf', 'wb').write(bytes(out))
+open(root + '/notes.txt', 'wb').write('Café\nZürich\n'.encode('latin-1'))
+PYEOF
+out=$("$CLI" --catalog "$MC" index "$M" --json 2>/dev/null); rc=$?
+check "index of a media folder with broken files exits 0" test $rc -eq 0
+check "index counts the 4 broken media files as errors" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['objects']==9 and j['errors']==4, j" "$out"
+check "index reads durations, sizes, fps, pages and encodings a person would check" py "
+import sqlite3, json
+db = sqlite3.connect('$MC')
+rows = {r[0]: r for r in db.execute('select name, duration, width, height, fps, sample_rate, channels, pages, format, probe_json, error from objects')}
+def j(n): return json.loads(rows[n][9] or '{}')
+for n in ('clip.mp4', 'clip-index-at-end.mov'):
+    r = rows[n]; assert r[10] is None, r
+    assert abs(r[1] - 3.0) < 0.1 and (r[2], r[3], r[4], r[5]) == (640, 360, 25.0, 48000), r
+    assert abs(j(n)['frames'] - 75) <= 2 and j(n)['video_codec'] == 'h264' and j(n)['audio_codec'] == 'aac', j(n)
+assert rows['clip-index-at-end.mov'][8] == 'mov', rows['clip-index-at-end.mov']
+t = rows['tone.wav']; assert abs(t[1] - 2.0) < 0.05 and t[5] == 44100 and t[6] == 1 and t[2] is None, t
+p = rows['a4.pdf']; assert p[7] == 2 and (j('a4.pdf')['page_width'], j('a4.pdf')['page_height']) == (595, 842), (p, j('a4.pdf'))
+assert (j('notes.txt')['encoding'], j('notes.txt')['lines']) == ('iso-8859-1', 2), j('notes.txt')
+"
+check "each broken file has an error naming it and the reason" py "
+import sqlite3
+db = sqlite3.connect('$MC')
+err = dict(db.execute('select name, error from objects where error is not null'))
+assert sorted(err) == ['bomb.png', 'cut.mp4', 'empty.mp4', 'noise.mkv'], err
+for name, why in (('bomb.png', '50000x50000'), ('cut.mp4', 'cut short'), ('empty.mp4', 'empty (0 bytes)'), ('noise.mkv', 'random or damaged')):
+    assert name in err[name] and why in err[name], (name, err[name])
+"
+python3 -c "
+import sqlite3; db = sqlite3.connect('$MC'); db.execute(\"update objects set probe_version = NULL where name = 'clip.mp4'\"); db.commit()"
+out=$("$CLI" --catalog "$MC" index "$M" --json 2>/dev/null)
+check "re-index probes again only the object an older prober probed" py "
+import json,sys; j=json.loads(sys.argv[1]); assert j['probed']==1 and j['unchanged']==9, j" "$out"
+
 # ---- run --------------------------------------------------------------------------------------------
 out=$("$CLI" --catalog "$C" run "$T/flow.loomflow" --json 2>/dev/null); rc=$?
 check "run exits 0" test $rc -eq 0
