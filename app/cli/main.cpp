@@ -17,7 +17,10 @@
 #include "exec/indexer.h"
 #include "flow/validate.h"
 #include "lineage/lineage.h"
+#include "media/thumb_cache.h"
+#include "media/thumbnail.h"
 #include "nodes/registry.h"
+#include "storage/storage.h"
 
 namespace {
 
@@ -379,6 +382,62 @@ int cmdCost(const Globals& g, std::optional<int64_t> runId) {
   return 0;
 }
 
+struct ThumbnailArgs {
+  std::string uri, kind = "auto", out, cacheDir;
+  int size = 256, frames = 8;
+  bool noCache = false;
+};
+
+int cmdThumbnail(const Globals& g, const ThumbnailArgs& a) {
+  auto kind = media::thumbnailKindFromName(a.kind);
+  if (!kind) throw RunError(ErrorKind::InvalidInput, "--kind " + a.kind + ": use auto, image, frame, strip, waveform, page or text");
+  std::string uri = storage::normalizeUri(a.uri).orThrow();
+  auto backend = storage::storageFor(uri).orThrow();
+  media::ThumbnailRequest req;
+  req.kind = *kind;
+  req.maxSide = a.size;
+  req.frames = a.frames;
+  const media::MediaLimits limits;
+  // The object's etag keys the cache; a file that cannot be stat'ed fails below with its reason.
+  auto info = backend->stat(uri);
+  std::string etag = info.ok() ? info->etag : std::string();
+  int64_t size = info.ok() ? info->size : -1;
+  std::string name = info.ok() ? info->name : uri.substr(uri.rfind('/') + 1);
+  std::unique_ptr<media::ThumbCache> cache;
+  if (!a.noCache)
+    cache = std::make_unique<media::ThumbCache>(a.cacheDir.empty() ? media::ThumbCache::defaultDir() : a.cacheDir,
+                                                media::ThumbCache::defaultMaxBytes());
+  media::ObjectReader reader(backend, uri, size, limits.maxPreviewBytes, limits.maxSeconds);
+  auto t = media::cachedThumbnail(cache.get(), reader, etag, "", name, req, limits);
+  if (!t.ok()) {
+    // A file that cannot be previewed is bad input for this command (exit 2); I/O trouble is not.
+    const auto& e = t.error();
+    bool badInput = e.kind != ErrorKind::Io && e.kind != ErrorKind::Internal && e.kind != ErrorKind::PermissionDenied;
+    if (g.json) printJson({{"error", {{"kind", core::errorKindName(e.kind)}, {"message", e.message}}}});
+    std::fprintf(stderr, "error: no thumbnail: %s\n", e.message.c_str());
+    return badInput ? 2 : 1;
+  }
+  const auto& th = t->thumbnail;
+  std::string tmp = a.out + ".part" + std::to_string(getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(th.bytes.data(), static_cast<std::streamsize>(th.bytes.size()));
+    f.close();
+    if (!f || std::rename(tmp.c_str(), a.out.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      throw RunError(ErrorKind::Io, "cannot write " + a.out + " (does its folder exist? is the disk full?)");
+    }
+  }
+  if (g.json) {
+    printJson({{"uri", uri}, {"kind", media::thumbnailKindName(th.kind)}, {"mime", th.mime}, {"width", th.width},
+               {"height", th.height}, {"bytes", th.bytes.size()}, {"cached", t->cached}, {"out", a.out}});
+  } else {
+    std::printf("%s: %s %dx%d %s, %zu bytes%s -> %s\n", uri.c_str(), media::thumbnailKindName(th.kind), th.width,
+                th.height, th.mime.c_str(), th.bytes.size(), t->cached ? " (from the cache)" : "", a.out.c_str());
+  }
+  return 0;
+}
+
 int cmdNodes(const Globals& g) {
   const auto& reg = nodes::NodeRegistry::builtin();
   if (g.json) {
@@ -464,6 +523,17 @@ int main(int argc, char** argv) {
   std::optional<int64_t> runId;
   cost->add_option("--run", runId, "only this run");
 
+  auto* thumb = app.add_subcommand("thumbnail", "write a thumbnail of one image, video, audio, PDF or text file");
+  ThumbnailArgs targs;
+  thumb->add_option("uri", targs.uri, "file path or URI")->required();
+  thumb->add_option("--kind", targs.kind, "auto, image, frame, strip, waveform, page or text (default auto: by type)");
+  thumb->add_option("--size", targs.size, "longest side in pixels (of each frame, for strips; default 256)")
+      ->check(CLI::Range(media::kMinThumbnailSide, media::kMaxThumbnailSide));
+  thumb->add_option("--frames", targs.frames, "frames in a strip (default 8)")->check(CLI::Range(1, media::kMaxStripFrames));
+  thumb->add_option("--out", targs.out, "where to write the JPEG or PNG")->required();
+  thumb->add_option("--cache", targs.cacheDir, "thumbnail cache folder (default $LOOM_THUMBNAIL_CACHE or ~/.cache/loom/thumbnails)");
+  thumb->add_flag("--no-cache", targs.noCache, "neither use nor fill the thumbnail cache");
+
   app.add_subcommand("nodes", "list the node types a flow can use, with their parameters");
 
   try {
@@ -485,6 +555,7 @@ int main(int argc, char** argv) {
     if (*lin) return cmdLineage(g, spec, row);
     if (*cost) return cmdCost(g, runId);
     if (app.got_subcommand("nodes")) return cmdNodes(g);
+    if (*thumb) return cmdThumbnail(g, targs);
   } catch (const RunError& e) {
     if (g.json) printJson({{"error", {{"kind", core::errorKindName(e.kind())}, {"message", e.what()}}}});
     std::fprintf(stderr, "error: %s\n", e.what());
