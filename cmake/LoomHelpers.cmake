@@ -1,7 +1,10 @@
 # Target helpers: every Loom target gets the same warnings and layout through these.
 
 function(loom_set_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE -Wshadow=local)  # GCC's spelling; clang has no =local
+  endif()
   # GCC 12 reports -Wrestrict inside libstdc++'s own std::string concatenation (GCC bug 105651), a
   # false positive in code we do not own.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)

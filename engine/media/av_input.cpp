@@ -95,6 +95,12 @@ core::Result<std::unique_ptr<AvInput>> AvInput::open(ObjectReader& reader, std::
     return makeError(ErrorKind::Corrupt, in->describe(rc, "is not a readable audio/video file"));
   }
   in->m_fmt = fmt;
+  // image2 (an image-sequence demuxer) accepts anything whose name ends in .jpg/.png/...: it matched
+  // the name, not the bytes, so this is no audio/video file (a 4-byte "fLaC" named x.jpg became a
+  // 0.04 s video). The *_pipe image demuxers check the content and stay allowed.
+  if (std::string_view(fmt->iformat->name) == "image2")
+    return makeError(ErrorKind::Corrupt, reader.uri() + " is not a readable audio/video file: only its name suggests "
+                                                        "a format, its bytes match none");
   rc = avformat_find_stream_info(in->m_fmt, nullptr);
   if (rc < 0) return makeError(ErrorKind::Corrupt, in->describe(rc, "has no readable stream information"));
   return in;
