@@ -69,7 +69,8 @@ std::string handWrittenPdf() {
   return out;
 }
 
-// Files written once per test binary into a temporary folder (good ones in good/, broken in bad/).
+// Files written once per build tree (good ones in good/, broken in bad/) and reused by every test
+// process: ctest runs each test on its own, and ffmpeg takes about a second to write them.
 class Fixtures {
  public:
   static Fixtures& get() {
@@ -77,18 +78,39 @@ class Fixtures {
     return f;
   }
   bool ready() const { return m_ready; }
-  fs::path good(const std::string& name) const { return m_dir.path() / "good" / name; }
-  fs::path bad(const std::string& name) const { return m_dir.path() / "bad" / name; }
-  fs::path root() const { return m_dir.path(); }
+  fs::path good(const std::string& name) const { return m_root / "good" / name; }
+  fs::path bad(const std::string& name) const { return m_root / "bad" / name; }
 
  private:
-  Fixtures() {
-    fs::create_directories(m_dir.path() / "good");
-    fs::create_directories(m_dir.path() / "bad");
+  Fixtures() : m_root(fs::path(LOOM_BINARY_DIR) / "test-fixtures" / "thumbnail-1") {
+    if (fs::exists(m_root / "complete")) {
+      m_ready = true;
+      return;
+    }
+    // Written beside the final folder and renamed into place, so a parallel test process sees all
+    // of them or none; the loser of the rename uses the winner's.
+    fs::path tmp = m_root.string() + ".tmp-" + std::to_string(getpid());
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    if (!write(tmp)) {
+      fs::remove_all(tmp, ec);
+      return;
+    }
+    test::writeFile(tmp / "complete", "");
+    fs::rename(tmp, m_root, ec);
+    if (ec) fs::remove_all(tmp, ec);
+    m_ready = fs::exists(m_root / "complete");
+  }
+
+  static bool write(const fs::path& root) {
+    fs::create_directories(root / "good");
+    fs::create_directories(root / "bad");
+    auto good = [&](const std::string& n) { return root / "good" / n; };
+    auto bad = [&](const std::string& n) { return root / "bad" / n; };
     auto sh = [&](const std::string& cmd) {
-      return std::system(("cd '" + (m_dir.path() / "good").string() + "' && " + cmd + " >/dev/null 2>&1").c_str()) == 0;
+      return std::system(("cd '" + (root / "good").string() + "' && " + cmd + " >/dev/null 2>&1").c_str()) == 0;
     };
-    m_ready = sh("ffmpeg -v error -f lavfi -i testsrc2=size=4000x3000:rate=1 -frames:v 1 -q:v 3 big.jpg") &&
+    bool ok = sh("ffmpeg -v error -f lavfi -i testsrc2=size=4000x3000:rate=1 -frames:v 1 -q:v 3 big.jpg") &&
               sh("ffmpeg -v error -f lavfi -i testsrc2=size=640x480:rate=1 -frames:v 1 landscape.jpg") &&
               sh("ffmpeg -v error -f lavfi -i 'color=c=red@0.5:size=300x200,format=rgba' -frames:v 1 alpha.png") &&
               // The first second is black: a thumbnailer that takes the first frame shows nothing.
@@ -96,7 +118,7 @@ class Fixtures {
                  "-f lavfi -i testsrc2=size=320x240:duration=2:rate=25 -filter_complex '[0][1]concat=n=2:v=1' "
                  "-pix_fmt yuv420p -g 25 video.mp4") &&
               sh("espeak-ng -w speech.wav 'hello thumbnail, one two three'");
-    if (!m_ready) return;
+    if (!ok) return false;
     // EXIF orientation 6 (rotate 90° clockwise to display): an APP1 segment after SOI.
     std::string jpg = readFile(good("landscape.jpg"));
     std::string tiff = std::string("MM\0\x2a\0\0\0\x08", 8) + std::string("\0\x01", 2) +
@@ -120,8 +142,10 @@ class Fixtures {
     size_t sof = huge.find("\xFF\xC0");
     huge.replace(sof + 5, 4, be16(50000) + be16(50000));
     test::writeFile(bad("huge.jpg"), huge);
+    return true;
   }
-  test::TempDir m_dir;
+
+  fs::path m_root;
   bool m_ready = false;
 };
 
@@ -272,6 +296,7 @@ TEST(Thumbnail, TextShowsItsFirstLines) {
 TEST(Thumbnail, BrokenAndHostileFilesGiveAnErrorNamingFileAndReason) {
   REQUIRE_FIXTURES();
   auto& f = Fixtures::get();
+  test::TempDir scratch;
   struct Case {
     fs::path file;
     ThumbnailKind kind;
@@ -285,11 +310,11 @@ TEST(Thumbnail, BrokenAndHostileFilesGiveAnErrorNamingFileAndReason) {
       {f.bad("random.mp4"), ThumbnailKind::Waveform, "not a readable audio/video file"},
       {f.bad("huge.png"), ThumbnailKind::Auto, "50000 x 50000 pixels, over the limit of 200000000"},
       {f.bad("huge.jpg"), ThumbnailKind::Auto, "50000 x 50000 pixels, over the limit of 200000000"},
-      {f.bad("vanished.jpg"), ThumbnailKind::Auto, "does not exist"},
+      {scratch / "vanished.jpg", ThumbnailKind::Auto, "does not exist"},
   };
   // Listed, then deleted before thumbnailing.
-  test::writeFile(f.bad("vanished.jpg"), readFile(f.good("landscape.jpg")));
-  fs::remove(f.bad("vanished.jpg"));
+  test::writeFile(scratch / "vanished.jpg", readFile(f.good("landscape.jpg")));
+  fs::remove(scratch / "vanished.jpg");
   for (const auto& c : cases) {
     auto m = thumbnail(c.file, c.kind);
     ASSERT_FALSE(m.thumb.ok()) << c.file;
