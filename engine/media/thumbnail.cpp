@@ -356,7 +356,7 @@ class StreamDecoder {
 // with the sample aspect ratio and the stream's display rotation applied.
 class FrameScaler {
  public:
-  FrameScaler(AVStream* st, int w, int h, int maxSide) {
+  FrameScaler(AVStream* st, int w, int h, int maxSide, bool enlarge = true) {
     double dispW = w;
     AVRational sar = st->sample_aspect_ratio.num ? st->sample_aspect_ratio : st->codecpar->sample_aspect_ratio;
     if (sar.num > 0 && sar.den > 0) dispW = w * av_q2d(sar);
@@ -364,7 +364,7 @@ class FrameScaler {
       double r = -av_display_rotation_get(reinterpret_cast<const int32_t*>(m));  // clockwise degrees
       if (!std::isnan(r)) m_rotation = ((static_cast<int>(std::lround(r / 90.0)) % 4) + 4) % 4;
     }
-    m_size = fitSize(dispW, h, maxSide, true);
+    m_size = fitSize(dispW, h, maxSide, enlarge);
   }
   // Size of the result after rotation.
   cv::Size outputSize() const { return m_rotation % 2 ? cv::Size(m_size.height, m_size.width) : m_size; }
@@ -414,13 +414,13 @@ Luma lumaOf(const cv::Mat& bgr) {
 }
 
 core::Result<Thumbnail> frameThumbnail(ObjectReader& reader, std::string_view name, const ThumbnailRequest& req,
-                                       const MediaLimits& limits) {
+                                       const MediaLimits& limits, bool enlarge = true) {
   auto in = AvInput::open(reader, name);
   if (!in.ok()) return in.error();
   auto dec = openVideo(**in, limits);
   if (!dec.ok()) return dec.error();
   StreamDecoder& d = **dec;
-  FrameScaler scaler(d.stream(), d.ctx()->width, d.ctx()->height, req.maxSide);
+  FrameScaler scaler(d.stream(), d.ctx()->width, d.ctx()->height, req.maxSide, enlarge);
   const double dur = d.duration();
   cv::Mat best;
   double bestScore = -1;
@@ -775,7 +775,15 @@ core::Result<Thumbnail> makeThumbnail(ObjectReader& reader, std::string_view mim
   }
   try {
     switch (kind) {
-      case ThumbnailKind::Image: return imageThumbnail(reader, std::move(head).value(), *size, type, request, limits);
+      case ThumbnailKind::Image: {
+        if (head->substr(0, 4) != "GIF8")
+          return imageThumbnail(reader, std::move(head).value(), *size, type, request, limits);
+        // OpenCV 4.6 has no GIF decoder; libavcodec has, and an animated GIF is best shown by a
+        // frame that is not blank, like a video.
+        auto gif = frameThumbnail(reader, name.empty() ? std::string_view("image.gif") : name, request, limits, false);
+        if (gif.ok()) gif->kind = ThumbnailKind::Image;
+        return gif;
+      }
       case ThumbnailKind::Frame: return frameThumbnail(reader, name, request, limits);
       case ThumbnailKind::Strip: return stripThumbnail(reader, name, request, limits);
       case ThumbnailKind::Waveform: return waveformThumbnail(reader, name, request);

@@ -82,7 +82,7 @@ class Fixtures {
   fs::path bad(const std::string& name) const { return m_root / "bad" / name; }
 
  private:
-  Fixtures() : m_root(fs::path(LOOM_BINARY_DIR) / "test-fixtures" / "thumbnail-1") {
+  Fixtures() : m_root(fs::path(LOOM_BINARY_DIR) / "test-fixtures" / "thumbnail-2") {
     if (fs::exists(m_root / "complete")) {
       m_ready = true;
       return;
@@ -117,6 +117,7 @@ class Fixtures {
               sh("ffmpeg -v error -f lavfi -i color=c=black:size=320x240:duration=1:rate=25 "
                  "-f lavfi -i testsrc2=size=320x240:duration=2:rate=25 -filter_complex '[0][1]concat=n=2:v=1' "
                  "-pix_fmt yuv420p -g 25 video.mp4") &&
+              sh("ffmpeg -v error -f lavfi -i testsrc2=size=200x150:rate=5:duration=2 anim.gif") &&
               sh("espeak-ng -w speech.wav 'hello thumbnail, one two three'");
     if (!ok) return false;
     // EXIF orientation 6 (rotate 90° clockwise to display): an APP1 segment after SOI.
@@ -225,6 +226,17 @@ TEST(Thumbnail, PngWithAlphaStaysTransparentPng) {
   cv::Scalar mean = cv::mean(img);
   EXPECT_NEAR(mean[3], 128, 2);  // half transparent, as drawn
   EXPECT_GT(mean[2], 200);       // red
+}
+
+TEST(Thumbnail, AnimatedGifGivesAFrameAtItsOwnSize) {
+  REQUIRE_FIXTURES();
+  auto m = thumbnail(Fixtures::get().good("anim.gif"));
+  ASSERT_TRUE(m.thumb.ok()) << m.thumb.error().message;
+  EXPECT_EQ(m.thumb->kind, ThumbnailKind::Image);
+  cv::Mat img = decode(*m.thumb);
+  EXPECT_EQ(img.cols, 200);  // smaller than asked: not enlarged
+  EXPECT_EQ(img.rows, 150);
+  EXPECT_GT(meanLuma(img), media::kBlackFrameLuma);
 }
 
 TEST(Thumbnail, VideoFrameSkipsTheBlackOpening) {
