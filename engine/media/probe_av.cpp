@@ -3,7 +3,11 @@
 // decoded for its pixels, so a probe costs milliseconds.
 
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -58,6 +62,36 @@ bool rotatedQuarterTurn(const AVStream* st) {
   return quarter % 2 == 1;
 }
 
+// EBML variable-length integer at b[at]: {value, length}; the ID form keeps the length marker.
+std::optional<std::pair<uint64_t, size_t>> ebmlVint(std::string_view b, size_t at, bool id) {
+  if (at >= b.size()) return std::nullopt;
+  const auto first = static_cast<uint8_t>(b[at]);
+  size_t len = 1;
+  while (len <= 8 && !(first & (0x80 >> (len - 1)))) ++len;
+  if (len > 8 || at + len > b.size()) return std::nullopt;
+  uint64_t v = id ? first : (first & (0xFFu >> len));
+  for (size_t k = 1; k < len; ++k) v = (v << 8) | static_cast<uint8_t>(b[at + k]);
+  return std::make_pair(v, len);
+}
+
+// Where a Matroska/WebM file's Segment says it ends, when it says (live recordings write "unknown").
+// libavformat reads the header and the clusters it needs and says nothing when the rest is missing,
+// so a recording cut short would look whole.
+std::optional<uint64_t> matroskaSegmentEnd(std::string_view b) {
+  auto headerId = ebmlVint(b, 0, true);
+  if (!headerId || headerId->first != 0x1A45DFA3) return std::nullopt;
+  auto headerSize = ebmlVint(b, headerId->second, false);
+  if (!headerSize || headerSize->first > b.size()) return std::nullopt;
+  const size_t segment = headerId->second + headerSize->second + headerSize->first;
+  auto segmentId = ebmlVint(b, segment, true);
+  if (!segmentId || segmentId->first != 0x18538067) return std::nullopt;
+  auto segmentSize = ebmlVint(b, segment + segmentId->second, false);
+  if (!segmentSize) return std::nullopt;
+  const uint64_t unknown = (uint64_t{1} << (7 * segmentSize->second)) - 1;
+  if (segmentSize->first == unknown) return std::nullopt;
+  return segment + segmentId->second + segmentSize->second + segmentSize->first;
+}
+
 }  // namespace
 
 void probeAudioVideo(ObjectReader& reader, std::string_view name, const MediaLimits& limits, ProbeResult& out) {
@@ -79,7 +113,9 @@ void probeAudioVideo(ObjectReader& reader, std::string_view name, const MediaLim
     if (par->codec_type == AVMEDIA_TYPE_VIDEO) {
       // Cover art in MP3/M4A/FLAC is a one-picture "video" stream; it does not make the file a video.
       if (st->disposition & AV_DISPOSITION_ATTACHED_PIC) continue;
-      if (!video || (par->width * par->height > video->codecpar->width * video->codecpar->height)) video = st;
+      // In 64 bits: a hostile header's width x height overflows int.
+      if (!video || int64_t{par->width} * par->height > int64_t{video->codecpar->width} * video->codecpar->height)
+        video = st;
     } else if (par->codec_type == AVMEDIA_TYPE_AUDIO) {
       ++audioStreams;
       if (!audio) audio = st;
@@ -120,7 +156,7 @@ void probeAudioVideo(ObjectReader& reader, std::string_view name, const MediaLim
     } else if (out.fps) {
       auto d = seconds(video->duration, video->time_base);
       if (!d) d = out.duration;
-      if (d) out.frames = std::llround(*d * *out.fps);
+      if (d && *d * *out.fps < 1e12) out.frames = std::llround(*d * *out.fps);
     }
   }
   if (audio) {
@@ -139,6 +175,15 @@ void probeAudioVideo(ObjectReader& reader, std::string_view name, const MediaLim
   // A container index (MP4 sample tables, AVI idx1) that points past the end of the object means the
   // file was cut short or the index lies: the header alone looks fine, but players stop or fail early.
   auto size = reader.size();
+  if (size.ok() && (out.format == "mkv" || out.format == "webm")) {
+    auto head = reader.read(0, 256);
+    if (head.ok())
+      if (auto end = matroskaSegmentEnd(*head); end && *end > static_cast<uint64_t>(*size)) {
+        out.error = reader.uri() + ": the Matroska segment ends at byte " + std::to_string(*end) + " but the file has " +
+                    std::to_string(*size) + " bytes; it was cut short (an interrupted recording, copy or download?)";
+        return;
+      }
+  }
   if (size.ok()) {
     for (unsigned i = 0; i < fmt->nb_streams; ++i) {
       AVStream* st = fmt->streams[i];

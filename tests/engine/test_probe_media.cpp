@@ -443,6 +443,11 @@ TEST(ProbeMediaHostile, TruncatedVideos) {
   ProbeResult cutIndex = probeMemory(tail.substr(0, tail.size() / 2), "cut2.mp4");
   EXPECT_NE(cutIndex.error.find("cut2.mp4"), std::string::npos) << cutIndex.error;
   EXPECT_NE(cutIndex.error.find("truncated"), std::string::npos) << cutIndex.error;
+  // Matroska cut short: the segment's declared size says so.
+  const std::string mkv = readFile(fixtureDir() / "clip.mkv");
+  ProbeResult cutMkv = probeMemory(mkv.substr(0, mkv.size() / 2), "cut.mkv");
+  EXPECT_NE(cutMkv.error.find("cut.mkv"), std::string::npos) << cutMkv.error;
+  EXPECT_NE(cutMkv.error.find("cut short"), std::string::npos) << cutMkv.error;
   for (const char* name : {"clip.mkv", "clip.avi", "tone.flac", "tone.wav"}) {
     const std::string whole = readFile(fixtureDir() / name);
     for (size_t len : {size_t{0}, size_t{10}, size_t{100}, size_t{1000}, whole.size() / 2}) {
