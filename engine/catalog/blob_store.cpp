@@ -24,8 +24,9 @@ using core::makeError;
 namespace {
 
 // Writes `bytes` to `path` through a temporary file in the same folder and a rename, so readers see
-// the whole file or none of it. fsync'ed because catalog rows commit right after and reference it.
-core::Result<void> writeAtomic(const fs::path& path, std::string_view bytes) {
+// the whole file or none of it. fsync'ed (here or by BlobStore::sync()) because catalog rows commit
+// right after and reference it.
+core::Result<void> writeAtomic(const fs::path& path, std::string_view bytes, bool durable) {
   static std::atomic<uint64_t> counter{0};
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
@@ -47,7 +48,7 @@ core::Result<void> writeAtomic(const fs::path& path, std::string_view bytes) {
     }
     done += static_cast<size_t>(n);
   }
-  bool ok = ::fsync(fd) == 0;
+  bool ok = !durable || ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     std::string why = std::strerror(errno);
@@ -78,15 +79,25 @@ bool BlobStore::contains(std::string_view hash) const {
   return isBlobHash(hash) && fs::is_regular_file(pathOf(hash), ec);
 }
 
-core::Result<std::string> BlobStore::put(std::string_view bytes) const {
+core::Result<std::string> BlobStore::put(std::string_view bytes, bool durable) const {
   std::string hash = core::sha256Hex(bytes);
   fs::path path = pathOf(hash);
   std::error_code ec;
   // Same hash, same size: the same bytes are already there (a torn file cannot exist: writes rename).
   if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == bytes.size() && !ec) return hash;
-  auto w = writeAtomic(path, bytes);
+  auto w = writeAtomic(path, bytes, durable);
   if (!w.ok()) return w.error();
   return hash;
+}
+
+core::Result<void> BlobStore::sync() const {
+  int fd = ::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? core::Result<void>() : makeError(ErrorKind::Io, "cannot open " + m_dir + ": " + std::strerror(errno));
+  bool ok = ::syncfs(fd) == 0;
+  std::string why = ok ? "" : std::strerror(errno);
+  ::close(fd);
+  if (!ok) return makeError(ErrorKind::Io, "cannot flush the blob store " + m_dir + " to disk: " + why);
+  return {};
 }
 
 core::Result<std::string> BlobStore::get(std::string_view hash) const {

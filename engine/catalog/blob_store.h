@@ -23,8 +23,12 @@ class BlobStore {
   static BlobStore forCatalog(const Catalog& catalog);
 
   const std::string& dir() const { return m_dir; }
-  // Stores the bytes (if not there yet) and returns their SHA-256 in lowercase hex.
-  core::Result<std::string> put(std::string_view bytes) const;
+  // Stores the bytes (if not there yet) and returns their SHA-256 in lowercase hex. `durable`: fsync
+  // before returning; callers that store many blobs pass false and call sync() once before committing
+  // the rows that reference them (one fsync per blob made a thumbnail run I/O-bound).
+  core::Result<std::string> put(std::string_view bytes, bool durable = true) const;
+  // Flushes everything written to the store's file system to disk (syncfs).
+  core::Result<void> sync() const;
   // Where the blob with this hash lives (whether or not it exists).
   std::string pathOf(std::string_view hash) const;
   bool contains(std::string_view hash) const;

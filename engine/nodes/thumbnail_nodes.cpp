@@ -117,7 +117,7 @@ class MediaThumbnail : public NodeType {
       media::ObjectReader reader(backend.value(), uri, size, limits.maxPreviewBytes, limits.maxSeconds);
       auto t = media::cachedThumbnail(&cache, reader, etag, mime, name, req, limits);
       if (!t.ok()) return fail(t.error().message);
-      auto hash = blobs.put(t->thumbnail.bytes);
+      auto hash = blobs.put(t->thumbnail.bytes, false);  // flushed once per batch in afterBatch
       if (!hash.ok()) return fail(uri + ": " + hash.error().message);
       (t->cached ? fromCache : computed).fetch_add(1);
       v[static_cast<size_t>(iCol)] = *hash;
@@ -126,6 +126,8 @@ class MediaThumbnail : public NodeType {
       slot = Made{*hash, t->thumbnail.mime, static_cast<int64_t>(t->thumbnail.bytes.size())};
     };
     spec.afterBatch = [&](std::vector<RowBuffer>& batch) {
+      // The blobs reach the disk before the rows that reference them commit.
+      blobs.sync().orThrow();
       for (size_t i = 0; i < batch.size(); ++i)
         if (!made[i].hash.empty()) catalog::BlobStore::record(db, made[i].hash, made[i].bytes, made[i].mime);
     };
