@@ -347,6 +347,17 @@ TEST(Thumbnail, ByteBudgetStopsAReadAndSaysSo) {
   EXPECT_LE(m.bytesRead, limits.maxPreviewBytes);
 }
 
+TEST(Thumbnail, TimeLimitPerFileStopsWorkAndSaysSo) {
+  REQUIRE_FIXTURES();
+  media::MediaLimits limits;
+  limits.maxSeconds = 0;  // already past: every read is refused
+  auto m = thumbnail(Fixtures::get().good("video.mp4"), ThumbnailKind::Frame, 256, 8, limits);
+  ASSERT_FALSE(m.thumb.ok());
+  EXPECT_NE(m.thumb.error().message.find("video.mp4"), std::string::npos) << m.thumb.error().message;
+  EXPECT_NE(m.thumb.error().message.find("time limit"), std::string::npos) << m.thumb.error().message;
+  EXPECT_EQ(m.bytesRead, 0);
+}
+
 TEST(ThumbCache, SecondCallIsServedFromTheCacheWithoutReadingTheObject) {
   REQUIRE_FIXTURES();
   test::TempDir dir;
