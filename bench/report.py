@@ -16,6 +16,8 @@ import subprocess
 
 TARGET_LISTING_RATIO = 0.5  # loom index --no-probe at ≥ 0.5× the rate of find alone
 TARGET_SAVE_SECONDS = 5.0   # a 1,000,000-row dataset saved in under 5 s
+TARGET_THUMBS_VS_VIPS = 1.0  # 256-px thumbnails of 4000x3000 JPEGs at ≥ 1.0× vipsthumbnail's rate
+TARGET_MEDIA_VS_PEERS = 5.0  # metadata of mixed media at ≥ 5× exiftool and one-ffprobe-per-file
 
 
 def sh(cmd):
@@ -141,6 +143,8 @@ def machine(args, res):
         ("file", first_line(sh("file --version"))),
         ("sqlite3", " ".join(sh("sqlite3 --version").split()[:2]) or "n/a"),
         ("exiftool", sh("exiftool -ver") or "not installed"),
+        ("vipsthumbnail", first_line(sh("vipsthumbnail --version")) if sh("command -v vipsthumbnail") else "not installed"),
+        ("ffprobe", " ".join(first_line(sh("ffprobe -version")).split()[:3]) or "not installed"),
         ("Timing", f"{args.tool}; median of {args.runs} runs (probing and saves: {args.slow_runs}), warm page cache"),
     ]
 
@@ -164,6 +168,9 @@ def main():
     ap = argparse.ArgumentParser()
     for k in ("results", "root", "loom", "tree", "out", "tool"):
         ap.add_argument("--" + k, required=True)
+    ap.add_argument("--media", default="")
+    ap.add_argument("--photos", type=int, default=0)
+    ap.add_argument("--mixed", type=int, default=0)
     for k in ("files", "subset-files", "tree-bytes", "rows", "runs", "slow-runs", "seconds"):
         ap.add_argument("--" + k, type=int, required=True)
     args = ap.parse_args()
@@ -173,7 +180,8 @@ def main():
     w = L.append
 
     t = {k: res.timing(k) for k in ("find", "loom_index", "loom_reindex", "loom_probe", "file_serial", "file_p2",
-                                     "loom_probe_subset", "exiftool_subset", "sqlite_import")}
+                                     "loom_probe_subset", "exiftool_subset", "sqlite_import", "loom_thumbs", "vips_thumbs",
+                                     "loom_media", "exiftool_media", "ffprobe_media")}
 
     def rate(k, count):
         return count / t[k]["median"] if t.get(k) else None
@@ -212,6 +220,18 @@ def main():
         w(f"| Save a {args.rows:,}-row dataset in under {TARGET_SAVE_SECONDS:.0f} s | {tot:.2f} s "
           f"(median of {len(runs)}, range {min(r['total_s'] for r in runs):.2f}–{max(r['total_s'] for r in runs):.2f} s) | "
           f"{'**yes**' if tot < TARGET_SAVE_SECONDS else '**no**'} |")
+    np_, nm = args.photos, args.mixed
+    r_th = ratio("loom_thumbs", "vips_thumbs", np_)
+    if r_th is not None:
+        w(f"| Thumbnails of {np_} 4000×3000 JPEGs to 256 px at ≥ {TARGET_THUMBS_VS_VIPS:.1f}× `vipsthumbnail`'s rate "
+          f"(both cores each) | {r_th:.2f}× ({rate('loom_thumbs', np_):.1f} vs {rate('vips_thumbs', np_):.1f} images/s) | "
+          f"{'**yes**' if r_th >= TARGET_THUMBS_VS_VIPS else '**no**'} |")
+    for peer, label in (("exiftool_media", "`exiftool`"), ("ffprobe_media", "one `ffprobe` per file (2 at a time)")):
+        r_m = ratio("loom_media", peer, nm)
+        if r_m is not None:
+            w(f"| Metadata of {nm:,} mixed media files at ≥ {TARGET_MEDIA_VS_PEERS:.0f}× {label} | {r_m:.1f}× "
+              f"({rate('loom_media', nm):,.0f} vs {rate(peer, nm):,.0f} files/s) | "
+              f"{'**yes**' if r_m >= TARGET_MEDIA_VS_PEERS else '**no**'} |")
     w("")
 
     # ---- machine
@@ -329,6 +349,51 @@ def main():
           "(node output cache, then the dataset version) through WAL, and its time includes making the rows.")
         w("")
 
+    # ---- media: thumbnails and metadata
+    def media_row(what, k, count, unit, relv, rss_name=None):
+        x = t.get(k)
+        if not x:
+            return
+        w(f"| {what} | `{cell(x['command'])}` | {fmt_s(x['median'])} | {fmt_s(x['min'])} | {x['stddev']:.3f} | "
+          f"{count / x['median']:,.1f} | {relv} | {fmt_mb(res.rss_mb(rss_name or k))} |")
+
+    if t.get("loom_thumbs"):
+        w(f"## Thumbnails of {np_} photos (4000×3000 JPEG → 256 px)")
+        w("")
+        w("| What | Command | Median (s) | Min (s) | σ (s) | Images/s | Relative rate | Peak RSS |")
+        w("|---|---|---|---|---|---|---|---|")
+        media_row("Loom: list → `media.thumbnail` → `dataset.save`, fresh catalog and cache", "loom_thumbs", np_, "img",
+                  (f"{r_th:.2f}× vipsthumbnail" if r_th else "—"))
+        media_row("libvips: `vipsthumbnail`, 2 processes", "vips_thumbs", np_, "img", "1.00× (reference)")
+        j = res.loom_json("loom_thumbs")
+        if j:
+            w("")
+            w(f"Loom's run made {j['outputs'][0]['rows'] if j.get('outputs') else '?'} rows with "
+              f"{j.get('rows_failed', '?')} failed. Peak RSS: Loom is one process; for vipsthumbnail it is the largest "
+              "single process of the pipeline.")
+        w("")
+    if t.get("loom_media"):
+        w(f"## Metadata of {nm:,} mixed media files")
+        w("")
+        w("| What | Command | Median (s) | Min (s) | σ (s) | Files/s | Relative rate | Peak RSS |")
+        w("|---|---|---|---|---|---|---|---|")
+        rels = [f"{ratio('loom_media', p_, nm):.1f}× {l}" for p_, l in (("exiftool_media", "exiftool"),
+                                                                           ("ffprobe_media", "ffprobe")) if t.get(p_)]
+        media_row("Loom: `loom-cli index` (sniff + probe every file), fresh catalog", "loom_media", nm, "f",
+                  ", ".join(rels) or "—")
+        media_row("exiftool, one process", "exiftool_media", nm, "f", "—")
+        media_row("ffprobe, one per file, 2 at a time", "ffprobe_media", nm, "f", "—")
+        kp = os.path.join(args.results, "loom_media.kinds.json")
+        if os.path.exists(kp) and os.path.getsize(kp) > 0:
+            w("")
+            w("What Loom found, by MIME top-level type (from the catalog after the run):")
+            w("")
+            w("| Kind | Files | With duration | With width/height | Errors |")
+            w("|---|---|---|---|---|")
+            for k in json.load(open(kp)):
+                w(f"| {k['kind']} | {k['n']:,} | {k['with_duration']:,} | {k['with_size']:,} | {k['errors']:,} |")
+        w("")
+
     # ---- what each benchmark measures
     w("## What each benchmark measures")
     w("")
@@ -350,6 +415,20 @@ def main():
       "`exiftool -r -MIMEType -ImageWidth -ImageHeight`, the tool a person uses to read image metadata.")
     w(f"- **e)** `bench_dataset_save` (see above) against `sqlite3 DB 'CREATE TABLE …' '.import --csv --skip 1 "
       "rows.csv objects'` of the same rows (the CSV is written by `bench_dataset_save --csv`).")
+    if args.photos:
+        w(f"- **f)** {args.photos} JPEGs of 4000×3000 (1–3 MB each, smooth gradients with sensor-like noise, made "
+          "by `bench/make_media.sh`) to 256 px on the long side. Loom runs `bench/thumbs.loomflow` "
+          "(`storage.list → media.thumbnail → dataset.save`) on a new catalog with an empty thumbnail cache, so "
+          "its time includes listing, writing every thumbnail to the blob store and the cache, and the dataset. "
+          "The peer is `vipsthumbnail --size 256` (libvips's shrink-on-load: libjpeg DCT scaling, like Loom's "
+          "reduced decoding) as two processes through `xargs -P2`, writing a JPEG per image.")
+    if args.mixed:
+        w(f"- **g)** {args.mixed:,} files cycled from 130 distinct ones made by `bench/make_media.sh`: JPEG and PNG "
+          "images, MP4 (index first and last), MKV, WebM, AVI, WAV, MP3, FLAC, Ogg/Opus, M4A, and PDFs of 1–10 "
+          "pages; copies, not links, so each is its own object. Loom: `loom-cli index` on a new catalog "
+          "(libmagic sniffing, then header parsing, libavformat or poppler per kind). Peers: `exiftool -r` asked "
+          "for the same fields, and `ffprobe -show_format -show_streams` once per file (how scripts usually "
+          "call it), two at a time.")
     w("")
 
     notes = os.path.join(args.root, "bench", "analysis.md")

@@ -6,11 +6,14 @@
 #   c) loom-cli index --no-probe — re-index of the unchanged tree
 #   d) loom-cli index (probing)  — vs `file --mime-type` (serial and -P2), and vs exiftool on 2,000 files
 #   e) bench_dataset_save        — 1,000,000-row dataset save vs `sqlite3 .import` of the same rows
+#   f) thumbnails of 500 4000x3000 JPEGs to 256 px: a media.thumbnail flow vs vipsthumbnail on both cores
+#   g) metadata of 2,000 mixed media files: loom-cli index vs exiftool, and vs one ffprobe per file
 # Results go to bench/work/results/ and docs/BENCHMARKS.md. Takes ~5–10 minutes on 2 cores.
 #
 # Environment: RUNS (fast benchmarks, default 10), SLOW_RUNS (probing and saves, default 3),
 # FOLDERS / PER_FOLDER (tree shape, default 1000 × 100), ROWS (dataset rows, default 1000000),
-# BUILD_DIR (default build-bench), SKIP_BUILD=1 to reuse the binaries as they are.
+# BUILD_DIR (default build-bench), SKIP_BUILD=1 to reuse the binaries as they are,
+# N_PHOTOS / N_MIXED (media fixtures, default 500 / 2000), SKIP_MEDIA=1 to leave out (f) and (g).
 # Needs: cmake, ninja, a C++20 compiler, python3, find, file, sqlite3. Uses when present: hyperfine
 # (else bench/timeit.py), exiftool, ImageMagick `convert` (JPEG templates), /usr/bin/time.
 
@@ -29,6 +32,9 @@ FOLDERS=${FOLDERS:-1000}
 PER_FOLDER=${PER_FOLDER:-100}
 ROWS=${ROWS:-1000000}
 SUBSET_FOLDERS=20  # × PER_FOLDER files for the exiftool comparison
+N_PHOTOS=${N_PHOTOS:-500}
+N_MIXED=${N_MIXED:-2000}
+MEDIA=$WORK/media
 
 say() { printf '\n== %s\n' "$*" >&2; }
 have() { command -v "$1" > /dev/null 2>&1; }
@@ -171,6 +177,51 @@ if have exiftool; then
   rss exiftool_subset "exiftool -q -q -r -MIMEType -ImageWidth -ImageHeight $SUBSET > /dev/null"
 fi
 
+if [ "${SKIP_MEDIA:-0}" != 1 ]; then
+  say "media fixtures: $N_PHOTOS photos, $N_MIXED mixed files under $MEDIA"
+  "$ROOT/bench/make_media.sh" "$MEDIA" "$N_PHOTOS" "$N_MIXED"
+  find "$MEDIA/photos" "$MEDIA/mixed" -type f -print0 | xargs -0 cat > /dev/null  # warm the page cache
+  THUMBS=$WORK/thumbs
+
+  say "f) $N_PHOTOS thumbnails of 4000x3000 JPEGs to 256 px: loom flow vs vipsthumbnail"
+  # Loom's whole path: list, decode at reduced size, resize, encode, write blobs and the dataset,
+  # with a fresh catalog and an empty thumbnail cache every run.
+  LOOM_THUMBS="LOOM_THUMBNAIL_CACHE=$THUMBS/loom/cache $LOOM --catalog $THUMBS/loom/c.db run $ROOT/bench/thumbs.loomflow --param src.uri=$MEDIA/photos"
+  bench loom_thumbs "$SLOW_RUNS" 1 "rm -rf $THUMBS/loom && mkdir -p $THUMBS/loom" "$LOOM_THUMBS"
+  rm -rf "$THUMBS/loom" && mkdir -p "$THUMBS/loom"
+  rss loom_thumbs "$LOOM_THUMBS --json"
+  if have vipsthumbnail; then
+    VIPS="find $MEDIA/photos -name '*.jpg' -print0 | xargs -0 -P2 -n 25 vipsthumbnail --size 256 -o $THUMBS/vips/%s.jpg"
+    bench vips_thumbs "$SLOW_RUNS" 1 "rm -rf $THUMBS/vips && mkdir -p $THUMBS/vips" "$VIPS"
+    rm -rf "$THUMBS/vips" && mkdir -p "$THUMBS/vips"
+    rss vips_thumbs "$VIPS"
+    ls "$THUMBS/vips" | wc -l > "$RES/vips_thumbs.count"
+  else
+    echo "note: vipsthumbnail not found (apt-get install libvips-tools); skipping that peer" >&2
+  fi
+
+  say "g) metadata of $N_MIXED mixed media files: loom-cli index vs exiftool and ffprobe"
+  bench loom_media "$RUNS" 1 "$(fresh media)" "$LOOM --catalog $CATS/media.db index $MEDIA/mixed"
+  clean media
+  rss loom_media "$LOOM --catalog $CATS/media.db --json index $MEDIA/mixed"
+  sqlite3 -json "$CATS/media.db" "SELECT substr(mime, 1, instr(mime, '/') - 1) AS kind, count(*) AS n,
+    count(duration) AS with_duration, count(width) AS with_size, count(error) AS errors FROM objects GROUP BY 1" \
+    > "$RES/loom_media.kinds.json"
+  if have exiftool; then
+    EXIF="exiftool -q -q -r -n -MIMEType -ImageWidth -ImageHeight -Duration -AudioSampleRate -PageCount $MEDIA/mixed > /dev/null"
+    bench exiftool_media "$SLOW_RUNS" 1 "" "$EXIF"
+    rss exiftool_media "$EXIF"
+  fi
+  if have ffprobe; then
+    # One ffprobe per file, two at a time (both cores, as Loom uses). ffprobe fails on the PDFs, and
+    # xargs then exits 123; that is the peer working as designed, not a failed benchmark.
+    FFP="find $MEDIA/mixed -type f -print0 | xargs -0 -P2 -n 1 ffprobe -v quiet -show_format -show_streams -of json > /dev/null || [ \$? -eq 123 ]"
+    bench ffprobe_media "$SLOW_RUNS" 1 "" "$FFP"
+    rss ffprobe_media "$FFP"
+  fi
+  rm -f "$CATS"/*.db "$CATS"/*.db-wal "$CATS"/*.db-shm
+fi
+
 say "e) save a $ROWS-row dataset: bench_dataset_save vs sqlite3 .import of the same rows"
 CSV=$WORK/rows_$ROWS.csv
 "$SAVE" --csv "$CSV" --rows "$ROWS"
@@ -197,6 +248,7 @@ loadmark end
 say "report"
 REPORT_ARGS=(python3 "$ROOT/bench/report.py" --results "$RES" --root "$ROOT" --loom "$LOOM" --tree "$TREE"
   --files "$NFILES" --subset-files "$NSUBSET" --tree-bytes "$TREE_BYTES" --rows "$ROWS"
+  --photos "$N_PHOTOS" --mixed "$N_MIXED" --media "$MEDIA"
   --runs "$RUNS" --slow-runs "$SLOW_RUNS" --seconds "$(( $(date +%s) - STARTED ))"
   --tool "$([ "$HYPERFINE" = 1 ] && hyperfine --version || echo 'bench/timeit.py')"
   --out "$ROOT/docs/BENCHMARKS.md")
