@@ -67,7 +67,31 @@ int64_t AvInput::seek(void* opaque, int64_t offset, int whence) {
 
 int AvInput::interrupt(void* opaque) { return static_cast<AvInput*>(opaque)->m_reader.pastDeadline() ? 1 : 0; }
 
-core::Result<std::unique_ptr<AvInput>> AvInput::open(ObjectReader& reader, std::string_view nameHint) {
+namespace {
+// True when the demuxer's header described every stream well enough for a probe: a codec, a size for
+// video (with a frame rate), a rate and channel count for audio, and a duration somewhere.
+bool headerDescribesStreams(const AVFormatContext* fmt) {
+  if (fmt->nb_streams == 0) return false;
+  bool duration = fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    const AVCodecParameters* par = st->codecpar;
+    if (par->codec_id == AV_CODEC_ID_NONE) return false;
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0) duration = true;
+    if (par->codec_type == AVMEDIA_TYPE_VIDEO) {
+      if (st->disposition & AV_DISPOSITION_ATTACHED_PIC) continue;
+      if (par->width <= 0 || par->height <= 0) return false;
+      if (st->avg_frame_rate.num <= 0 && st->r_frame_rate.num <= 0) return false;
+    } else if (par->codec_type == AVMEDIA_TYPE_AUDIO) {
+      if (par->sample_rate <= 0 || par->ch_layout.nb_channels <= 0) return false;
+    }
+  }
+  return duration;
+}
+}  // namespace
+
+core::Result<std::unique_ptr<AvInput>> AvInput::open(ObjectReader& reader, std::string_view nameHint,
+                                                     bool headerIsEnough) {
   quietFfmpeg();
   std::unique_ptr<AvInput> in(new AvInput(reader));
   auto* buffer = static_cast<uint8_t*>(av_malloc(kIoBufferBytes));
@@ -101,6 +125,7 @@ core::Result<std::unique_ptr<AvInput>> AvInput::open(ObjectReader& reader, std::
   if (std::string_view(fmt->iformat->name) == "image2")
     return makeError(ErrorKind::Corrupt, reader.uri() + " is not a readable audio/video file: only its name suggests "
                                                         "a format, its bytes match none");
+  if (headerIsEnough && headerDescribesStreams(in->m_fmt)) return in;
   rc = avformat_find_stream_info(in->m_fmt, nullptr);
   if (rc < 0) return makeError(ErrorKind::Corrupt, in->describe(rc, "has no readable stream information"));
   return in;

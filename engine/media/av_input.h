@@ -21,7 +21,12 @@ class AvInput {
   // Opens the container and reads stream information (avformat_find_stream_info with small probe
   // sizes). `nameHint` (a file name) helps libavformat pick a demuxer for headerless formats.
   // Errors name the object and the reason (not a media file, truncated, over a limit).
-  static core::Result<std::unique_ptr<AvInput>> open(ObjectReader& reader, std::string_view nameHint);
+  //
+  // `headerIsEnough`: skip avformat_find_stream_info when the container header already gives every
+  // stream's codec and basic parameters (probing: MP4, MKV, WAV headers say all a probe reports, and
+  // reading packets for PCM would read the whole file). Decoders want the full stream information.
+  static core::Result<std::unique_ptr<AvInput>> open(ObjectReader& reader, std::string_view nameHint,
+                                                     bool headerIsEnough = false);
   ~AvInput();
   AvInput(const AvInput&) = delete;
   AvInput& operator=(const AvInput&) = delete;

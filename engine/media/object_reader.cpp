@@ -40,10 +40,16 @@ core::Result<std::string> ObjectReader::read(int64_t offset, int64_t length) {
     return makeError(ErrorKind::Corrupt, m_uri + ": " + m_limitHit + "; the file may be damaged or hostile");
   }
   if (offset < 0 || length < 0) return makeError(ErrorKind::InvalidInput, m_uri + ": negative read range");
+  // Know the size before checking the budget, so a read that asks past the end is charged only for
+  // the bytes that exist (a stat here, a HEAD on object stores: once per object).
+  if (m_size < 0) (void)size();
   if (m_size >= 0) length = std::clamp<int64_t>(m_size - offset, 0, length);
   if (length == 0) return std::string();
   if (m_bytesRead + length > m_budget) {
-    m_limitHit = "needs more than the " + std::to_string(m_budget / (1024 * 1024)) + " MiB read limit per file";
+    m_limitHit = "needs more than the " +
+                 (m_budget >= 1024 * 1024 ? std::to_string(m_budget / (1024 * 1024)) + " MiB"
+                                          : std::to_string(m_budget / 1024) + " KiB") +
+                 " read limit per file";
     return makeError(ErrorKind::Corrupt, m_uri + ": " + m_limitHit + "; the file may be damaged or hostile");
   }
   std::string out;

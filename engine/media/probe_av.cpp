@@ -95,7 +95,7 @@ std::optional<uint64_t> matroskaSegmentEnd(std::string_view b) {
 }  // namespace
 
 void probeAudioVideo(ObjectReader& reader, std::string_view name, const MediaLimits& limits, ProbeResult& out) {
-  auto opened = AvInput::open(reader, name);
+  auto opened = AvInput::open(reader, name, /*headerIsEnough=*/true);
   if (!opened.ok()) {
     out.error = opened.error().message;
     return;
