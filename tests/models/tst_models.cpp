@@ -13,6 +13,7 @@
 #include "dataset_rows_model.h"
 #include "flow_runner.h"
 #include "test_fixtures.h"
+#include "media/probe.h"
 
 using namespace loom;
 using models::DatasetListModel;
@@ -253,7 +254,10 @@ void TestModels::rowsModelShowsCells() {
   QVERIFY(!model.canFetchMore({}));
 
   QCOMPARE(model.headerData(0, Qt::Horizontal).toString(), QString("_row"));
-  const QStringList expected{"_row", "uri", "name", "etag", "size", "mtime", "error", "mime", "width", "height"};
+  // The listing's columns, then everything media.probe adds, in the engine's documented order.
+  QStringList expected{"_row", "uri", "name", "etag", "size", "mtime", "error"};
+  for (const auto& c : media::probeColumns()) expected << QString::fromStdString(c.name);
+  QVERIFY(expected.contains("width") && expected.contains("duration") && expected.contains("pages"));
   QStringList header;
   for (int c = 0; c < model.columnCount(); ++c) header << model.headerData(c, Qt::Horizontal).toString();
   QCOMPARE(header, expected);
@@ -357,7 +361,7 @@ void TestModels::rowsModelIgnoresRepliesForEarlierChoice() {
   QCOMPARE(pages.count(), 1);
   QCOMPARE(model.datasetName(), QString("photos"));
   QCOMPARE(model.rowCount(), testing::kPhotoFiles);
-  QCOMPARE(model.columnCount(), 10);
+  QCOMPARE(model.columnCount(), 7 + static_cast<int>(media::probeColumns().size()));
 }
 
 void TestModels::rowsModelReportsUnknownDataset() {
