@@ -36,6 +36,7 @@ function(loom_add_test name)
   add_executable(${name} ${ARG_SOURCES})
   loom_set_warnings(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LINK})
+  loom_needs_media_codecs(${name})
   target_compile_definitions(${name} PRIVATE
     LOOM_SOURCE_DIR="${PROJECT_SOURCE_DIR}" LOOM_BINARY_DIR="${PROJECT_BINARY_DIR}")
   if(ARG_QT)
@@ -53,4 +54,11 @@ function(loom_add_bench name)
   add_executable(${name} ${ARG_SOURCES})
   loom_set_warnings(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LINK})
+  loom_needs_media_codecs(${name})
+endfunction()
+
+# An executable that runs the engine loads the media codecs module at run time (engine/media/codecs.h):
+# build it whenever the executable is built.
+function(loom_needs_media_codecs target)
+  add_dependencies(${target} loom_media_codecs)
 endfunction()

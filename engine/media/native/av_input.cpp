@@ -1,4 +1,4 @@
-#include "media/av_input.h"
+#include "media/native/av_input.h"
 
 extern "C" {
 #include <libavformat/avformat.h>

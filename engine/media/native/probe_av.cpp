@@ -1,4 +1,4 @@
-// Audio and video probing through libavformat. Only container headers and the stream information
+// Audio and video probing through libavformat (part of the media codecs module, media/codecs.h). Only container headers and the stream information
 // that avformat_find_stream_info gathers within AvInput's small probe sizes are used: no frame is
 // decoded for its pixels, so a probe costs milliseconds.
 
@@ -15,10 +15,10 @@ extern "C" {
 #include <libavutil/display.h>
 }
 
-#include "media/av_input.h"
-#include "media/probe_detail.h"
+#include "media/native/av_input.h"
+#include "media/native/native.h"
 
-namespace loom::media::detail {
+namespace loom::media::native {
 
 namespace {
 
@@ -202,4 +202,4 @@ void probeAudioVideo(ObjectReader& reader, std::string_view name, const MediaLim
   }
 }
 
-}  // namespace loom::media::detail
+}  // namespace loom::media::native
