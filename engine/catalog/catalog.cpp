@@ -165,6 +165,18 @@ ALTER TABLE objects ADD COLUMN channels INTEGER;
 ALTER TABLE objects ADD COLUMN pages INTEGER;
 ALTER TABLE objects ADD COLUMN probe_version INTEGER;
 )SQL",
+    // 4: model calls: how many attempts a call took, the compute seconds of local models, the node
+    // type that made it, and the price-table version its cost came from. The call cache keeps how long
+    // the original call took, so estimates and the ledger can say what a cache hit saved.
+    R"SQL(
+ALTER TABLE model_calls ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE model_calls ADD COLUMN compute_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE model_calls ADD COLUMN node_type TEXT;
+ALTER TABLE model_calls ADD COLUMN price_version TEXT;
+CREATE INDEX model_calls_created ON model_calls(created_at);
+ALTER TABLE call_cache ADD COLUMN latency_ms REAL;
+ALTER TABLE call_cache ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+)SQL",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));

@@ -17,7 +17,7 @@
 
 namespace loom::catalog {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 struct DatasetSummary {
   std::string name;

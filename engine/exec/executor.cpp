@@ -10,6 +10,8 @@
 #include "core/hash.h"
 #include "core/thread_pool.h"
 #include "flow/validate.h"
+#include "inference/pricing.h"
+#include "inference/spend.h"
 #include "nodes/sql_check.h"
 
 namespace loom::exec {
@@ -96,12 +98,12 @@ Claim claimNodeOutput(catalog::Catalog& cat, const std::string& hash, const std:
 
 class NodeContext final : public nodes::ExecContext {
  public:
-  NodeContext(catalog::Catalog& cat, core::Feedback& fb, core::ThreadPool& pool, int64_t runId, std::string nodeId,
-              std::vector<nodes::InputTable> inputs, std::string outTable, core::Schema outSchema, std::string hash,
-              int64_t batchRows)
-      : m_cat(cat), m_fb(fb), m_pool(pool), m_runId(runId), m_nodeId(std::move(nodeId)), m_inputs(std::move(inputs)),
-        m_outTable(std::move(outTable)), m_outSchema(std::move(outSchema)), m_hash(std::move(hash)),
-        m_batchRows(batchRows) {}
+  NodeContext(catalog::Catalog& cat, core::Feedback& fb, core::ThreadPool& pool, inference::Spend& spend,
+              int64_t runId, std::string nodeId, std::vector<nodes::InputTable> inputs, std::string outTable,
+              core::Schema outSchema, std::string hash, int64_t batchRows)
+      : m_cat(cat), m_fb(fb), m_pool(pool), m_spend(spend), m_runId(runId), m_nodeId(std::move(nodeId)),
+        m_inputs(std::move(inputs)), m_outTable(std::move(outTable)), m_outSchema(std::move(outSchema)),
+        m_hash(std::move(hash)), m_batchRows(batchRows) {}
 
   catalog::Catalog& catalog() override { return m_cat; }
   core::Feedback& feedback() override { return m_fb; }
@@ -111,6 +113,7 @@ class NodeContext final : public nodes::ExecContext {
   const core::Schema& outputSchema() const override { return m_outSchema; }
   int64_t runId() const override { return m_runId; }
   const std::string& nodeHash() const override { return m_hash; }
+  inference::Spend& spend() override { return m_spend; }
   void setContentKey(const std::string& digest) override { m_contentKey = digest; }
   void addRunInput(const std::string& kind, const std::string& ref) override { m_runInputs.emplace_back(kind, ref); }
   void setLineageTable(const std::string& table, const std::string& spec) override {
@@ -196,7 +199,7 @@ class NodeContext final : public nodes::ExecContext {
       batch.clear();
       srcIds.clear();
       sel.reset();
-      sel.bind(1, after).bind(2, m_batchRows);
+      sel.bind(1, after).bind(2, spec.batchRows > 0 ? spec.batchRows : m_batchRows);
       while (sel.step()) {
         srcIds.push_back(sel.int64(0));
         nodes::RowBuffer row;
@@ -216,6 +219,7 @@ class NodeContext final : public nodes::ExecContext {
           if (iErr >= 0) batch[i].values[static_cast<size_t>(iErr)] = std::string("internal error: ") + e.what();
         }
       });
+      if (spec.afterRows) spec.afterRows(batch);
       Transaction tx(db);
       if (spec.afterBatch) spec.afterBatch(batch);
       for (size_t r = 0; r < batch.size(); ++r) {
@@ -241,6 +245,7 @@ class NodeContext final : public nodes::ExecContext {
   catalog::Catalog& m_cat;
   core::Feedback& m_fb;
   core::ThreadPool& m_pool;
+  inference::Spend& m_spend;
   int64_t m_runId;
   std::string m_nodeId;
   std::vector<nodes::InputTable> m_inputs;
@@ -264,6 +269,50 @@ std::string nodeHash(const flow::ValidatedNode& vn, const std::vector<std::strin
   return h.field(key).hex();
 }
 
+// Model calls the ledger holds for a run (and node): counts, tokens and cost.
+struct CallTally {
+  int64_t calls = 0, cached = 0, inputTokens = 0, outputTokens = 0;
+  double costUsd = 0, latencyMs = 0;  // latencyMs: summed over calls that were sent
+};
+
+CallTally tallyCalls(catalog::Db& db, int64_t runId, const std::string& nodeId = {}) {
+  auto s = db.prepare(
+      "SELECT count(*), coalesce(sum(cache_hit),0), coalesce(sum(input_tokens),0), coalesce(sum(output_tokens),0),"
+      " coalesce(sum(cost_usd),0), coalesce(sum(CASE WHEN cache_hit=0 THEN latency_ms ELSE 0 END),0)"
+      " FROM model_calls WHERE run_id=?" + std::string(nodeId.empty() ? "" : " AND node_id=?"));
+  s.bind(1, runId);
+  if (!nodeId.empty()) s.bind(2, nodeId);
+  CallTally t;
+  if (s.step()) {
+    t.calls = s.int64(0);
+    t.cached = s.int64(1);
+    t.inputTokens = s.int64(2);
+    t.outputTokens = s.int64(3);
+    t.costUsd = s.real(4);
+    t.latencyMs = s.real(5);
+  }
+  return t;
+}
+
+// The run's budget: the smaller of --budget-usd and the flow's own "budget_usd".
+std::optional<double> runBudget(const flow::Flow& flow, const RunOptions& options) {
+  std::optional<double> budget = options.budgetUsd;
+  auto it = flow.extra.find("budget_usd");
+  if (it != flow.extra.end() && !it->is_null()) {
+    if (!it->is_number() || it->get<double>() < 0)
+      throw RunError(ErrorKind::InvalidFlow, "the flow's \"budget_usd\" must be a number of US dollars ≥ 0");
+    budget = budget ? std::min(*budget, it->get<double>()) : it->get<double>();
+  }
+  if (budget && *budget < 0) throw RunError(ErrorKind::InvalidInput, "--budget-usd must be ≥ 0");
+  return budget;
+}
+
+std::string priceTableVersion() {
+  auto t = inference::PriceTable::load();
+  if (!t.ok()) throw RunError(ErrorKind::InvalidInput, t.error().message);
+  return t->version();
+}
+
 int progressHandler(void* fb) { return static_cast<core::Feedback*>(fb)->isCancelled() ? 1 : 0; }
 
 std::string hostName() {
@@ -272,15 +321,150 @@ std::string hostName() {
   return host;
 }
 
+// A dry run on a sample: every node runs for real into scratch tables (d_<run>_<node>), except that
+// each source keeps `sample` random rows of what it produced and sinks save nothing. Calls, tokens and
+// cost from the ledger are scaled by the source's population / sample; time too, except for nodes that
+// made model calls, whose time is bounded by their concurrency and rate limit rather than by the rows.
+RunResult estimateRun(catalog::Catalog& cat, const flow::Flow& flow, const flow::Validation& validation,
+                      const RunOptions& options, core::Feedback& feedback, const std::string& flowJson,
+                      const std::string& flowHash, inference::Spend& spend) {
+  auto& db = cat.db();
+  int64_t runId = 0;
+  {
+    auto s = db.prepare(
+        "INSERT INTO runs(flow_name, flow_path, flow_hash, flow_json, params_json, app_version, started_at, status, pid,"
+        " host, price_table_version) VALUES(?,?,?,?,?,?,?,'running',?,?,?)");
+    nlohmann::json params = {{"overrides", options.overrides}, {"dry_run", true}, {"sample", options.sample}};
+    if (spend.budget()) params["budget_usd"] = *spend.budget();
+    s.bind(1, flow.name).bind(2, options.flowPath).bind(3, flowHash).bind(4, flowJson).bind(5, params.dump());
+    s.bind(6, LOOM_VERSION).bind(7, core::nowIsoUtc()).bind(8, static_cast<int64_t>(getpid())).bind(9, hostName());
+    s.bind(10, priceTableVersion());
+    s.run();
+    runId = db.lastInsertId();
+  }
+  RunResult result;
+  result.runId = runId;
+  result.status = "dry-run";
+  Estimate est;
+  est.sampleRows = options.sample;
+  core::ThreadPool pool(options.threads);
+  std::map<std::string, NodeState> states;
+  std::map<std::string, double> factor;  // population / sample behind each node's rows
+  std::vector<std::string> scratch;
+  std::string outcome = "dry-run", error;
+  ErrorKind errorKind = ErrorKind::Internal;
+
+  try {
+    for (const auto& vn : validation.order) {
+      if (feedback.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled");
+      const std::string& id = vn.node->id;
+      auto started = std::chrono::steady_clock::now();
+      std::vector<nodes::InputTable> inputs;
+      double f = 1;
+      int64_t rowsIn = 0;
+      for (const auto& u : vn.upstream) {
+        inputs.push_back({states[u].table, states[u].schema, states[u].rows});
+        f = std::max(f, factor[u]);
+        rowsIn += states[u].rows;
+      }
+      NodeReport rep{id, vn.type->id(), "sampled", rowsIn};
+      if (vn.type->outputs().empty()) {
+        rep.status = "skipped";  // a dry run saves nothing
+        rep.rowsOut = rowsIn;
+        rep.rowsIn = static_cast<int64_t>(std::llround(static_cast<double>(rowsIn) * f));
+        result.nodes.push_back(rep);
+        continue;
+      }
+      NodeState st;
+      st.schema = vn.schema;
+      st.table = "d_" + std::to_string(runId) + "_" + id;
+      db.exec("DROP TABLE IF EXISTS " + quoteIdent(st.table));
+      db.exec(tableDdl(st.table, vn.schema));
+      scratch.push_back(st.table);
+      NodeContext ctx(cat, feedback, pool, spend, runId, id, inputs, st.table, vn.schema, "", options.batchRows);
+      vn.type->execute(vn.params, ctx);
+      ctx.flushAppends();
+      st.rows = countRows(db, st.table);
+      const int64_t produced = st.rows;
+      if (vn.upstream.empty()) {  // a source: keep a random sample of what it produced
+        est.populationRows += st.rows;
+        if (st.rows > options.sample) {
+          f = static_cast<double>(st.rows) / static_cast<double>(options.sample);
+          db.exec("DELETE FROM " + quoteIdent(st.table) + " WHERE _row NOT IN (SELECT _row FROM " +
+                  quoteIdent(st.table) + " ORDER BY random() LIMIT " + std::to_string(options.sample) + ")");
+          st.rows = countRows(db, st.table);
+        }
+      }
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      CallTally t = tallyCalls(db, runId, id);
+      est.sampleCalls += t.calls;
+      est.sampleCostUsd += t.costUsd;
+      auto scale = [&](int64_t v) { return static_cast<int64_t>(std::llround(static_cast<double>(v) * f)); };
+      rep.rowsOut = vn.upstream.empty() ? produced : scale(st.rows);
+      rep.rowsIn = scale(rowsIn);
+      rep.rowsFailed = vn.schema.has("error") ? scale(countRows(db, st.table, "error IS NOT NULL")) : 0;
+      rep.calls = scale(t.calls);
+      rep.callsCached = scale(t.cached);
+      rep.inputTokens = scale(t.inputTokens);
+      rep.outputTokens = scale(t.outputTokens);
+      rep.costUsd = t.costUsd * f;
+      if (t.calls > t.cached) {
+        // Calls overlap: the whole input takes (calls × mean latency) / concurrency, and no less than
+        // the configured requests-per-minute limit allows.
+        double sent = static_cast<double>(rep.calls - rep.callsCached);
+        double meanLatency = t.latencyMs / 1000.0 / static_cast<double>(t.calls - t.cached);
+        double concurrency = std::max(1.0, vn.params.value("concurrency", 16.0));
+        double seconds = sent * meanLatency / concurrency;
+        double rpm = vn.params.value("rpm", 0.0);
+        if (rpm > 0) seconds = std::max(seconds, sent / (rpm / 60.0));
+        rep.seconds = seconds;
+      } else {
+        rep.seconds = vn.upstream.empty() ? secs : secs * f;
+      }
+      est.calls += rep.calls;
+      est.callsCached += rep.callsCached;
+      est.inputTokens += rep.inputTokens;
+      est.outputTokens += rep.outputTokens;
+      est.costUsd += rep.costUsd;
+      est.seconds += rep.seconds;
+      factor[id] = f;
+      states[id] = std::move(st);
+      result.nodes.push_back(rep);
+    }
+  } catch (const RunError& e) {
+    outcome = e.kind() == ErrorKind::Cancelled ? "cancelled" : e.kind() == ErrorKind::Budget ? "budget" : "failed";
+    error = e.what();
+    errorKind = e.kind();
+  }
+  for (const auto& t : scratch) db.exec("DROP TABLE IF EXISTS " + quoteIdent(t));
+  CallTally total = tallyCalls(db, runId);
+  result.calls = total.calls;
+  result.callsCached = total.cached;
+  result.costUsd = total.costUsd;
+  auto s = db.prepare("UPDATE runs SET status=?, error=?, ended_at=?, cost_usd=? WHERE id=?");
+  s.bind(1, outcome);
+  if (error.empty())
+    s.bind(2, nullptr);
+  else
+    s.bind(2, error);
+  s.bind(3, core::nowIsoUtc()).bind(4, total.costUsd).bind(5, runId);
+  s.run();
+  if (!error.empty()) throw RunError(errorKind, error);
+  result.estimate = est;
+  return result;
+}
+
 }  // namespace
 
 void cleanupStaging(catalog::Catalog& cat) {
   auto& db = cat.db();
   std::vector<std::string> drop;
   {
-    // Staging tables are named s_<run id>_<node>; a run that is no longer running left them behind.
+    // Staging tables are named s_<run id>_<node> and dry-run tables d_<run id>_<node>; a run that is no
+    // longer running left them behind.
     auto s = db.prepare(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 's\\_%' ESCAPE '\\' AND "
+        "SELECT name FROM sqlite_master WHERE type='table' AND (name LIKE 's\\_%' ESCAPE '\\' OR "
+        "name LIKE 'd\\_%' ESCAPE '\\') AND "
         "CAST(substr(name, 3, instr(substr(name, 3), '_') - 1) AS INTEGER) NOT IN "
         "(SELECT id FROM runs WHERE status='running')");
     while (s.step()) drop.push_back(s.text(0));
@@ -314,7 +498,11 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
 
   RunResult result;
   std::map<std::string, NodeState> states;
+  const std::optional<double> budget = runBudget(flow, options);
+  inference::Spend spend(budget);
 
+  if (options.dryRun && options.sample > 0)
+    return estimateRun(m_catalog, flow, validation, options, feedback, flowJson, flowHash, spend);
   if (options.dryRun) {
     result.status = "dry-run";
     std::set<std::string> unknown;  // nodes whose hash depends on a listing not yet made
@@ -347,12 +535,12 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
   {
     auto s = db.prepare(
         "INSERT INTO runs(flow_name, flow_path, flow_hash, flow_json, params_json, app_version, started_at, status, pid,"
-        " host) VALUES(?,?,?,?,?,?,?,'running',?,?)");
+        " host, price_table_version) VALUES(?,?,?,?,?,?,?,'running',?,?,?)");
     s.bind(1, flow.name).bind(2, options.flowPath).bind(3, flowHash).bind(4, flowJson);
     nlohmann::json params = {{"overrides", overrides}};
-    if (options.budgetUsd) params["budget_usd"] = *options.budgetUsd;
+    if (budget) params["budget_usd"] = *budget;
     s.bind(5, params.dump()).bind(6, LOOM_VERSION).bind(7, core::nowIsoUtc()).bind(8, static_cast<int64_t>(getpid()));
-    s.bind(9, hostName());
+    s.bind(9, hostName()).bind(10, priceTableVersion());
     s.run();
     runId = db.lastInsertId();
   }
@@ -362,6 +550,10 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
 
   auto finishRun = [&](const std::string& status, const std::string& error) {
     sqlite3_progress_handler(db.handle(), 0, nullptr, nullptr);
+    CallTally t = tallyCalls(db, runId);
+    result.calls = t.calls;
+    result.callsCached = t.cached;
+    result.costUsd = t.costUsd;
     auto s = db.prepare("UPDATE runs SET status=?, error=?, ended_at=?, rows_failed=?, cost_usd=? WHERE id=?");
     s.bind(1, status);
     if (error.empty())
@@ -375,8 +567,6 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
   try {
     for (const auto& vn : validation.order) {
       if (feedback.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled");
-      if (options.budgetUsd && result.costUsd >= *options.budgetUsd)
-        throw RunError(ErrorKind::Budget, "budget of $" + std::to_string(*options.budgetUsd) + " reached");
       const std::string& id = vn.node->id;
       auto started = std::chrono::steady_clock::now();
       std::string startedAt = core::nowIsoUtc();
@@ -402,7 +592,7 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         std::string staging = "s_" + std::to_string(runId) + "_" + id;
         db.exec("DROP TABLE IF EXISTS " + quoteIdent(staging));
         db.exec(tableDdl(staging, vn.schema));
-        ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, runId, id, inputs, staging, vn.schema, "",
+        ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, staging, vn.schema, "",
                                             options.batchRows);
         vn.type->execute(vn.params, *ctx);
         ctx->flushAppends();
@@ -432,7 +622,7 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         if (!key.ok()) throw RunError(ErrorKind::InvalidFlow, "node '" + id + "': " + key.error().message);
         state.hash = nodeHash(vn, upstreamHashes, key.value());
         if (isSink) {
-          ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, runId, id, inputs, "", vn.schema, state.hash,
+          ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, "", vn.schema, state.hash,
                                               options.batchRows);
           vn.type->execute(vn.params, *ctx);
           bool allReused = !ctx->outputs().empty();
@@ -463,7 +653,7 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
           if (cached) {
             rep.status = "cached";
           } else {
-            ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, runId, id, inputs, state.table, vn.schema,
+            ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, state.table, vn.schema,
                                                 state.hash, options.batchRows);
             vn.type->execute(vn.params, *ctx);
             ctx->flushAppends();
@@ -500,16 +690,23 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         result.rowsFailed = std::max(result.rowsFailed, state.rowsFailed);
       }
       rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      CallTally calls = tallyCalls(db, runId, id);
+      rep.calls = calls.calls;
+      rep.callsCached = calls.cached;
+      rep.inputTokens = calls.inputTokens;
+      rep.outputTokens = calls.outputTokens;
+      rep.costUsd = calls.costUsd;
 
       {
         Transaction tx(db);
         auto s = db.prepare(
             "INSERT INTO node_runs(run_id, node_id, node_type, node_hash, params_json, status, cached, rows_in, "
-            "rows_out, rows_failed, table_name, started_at, ended_at, seconds) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            "rows_out, rows_failed, table_name, started_at, ended_at, seconds, cost_usd)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         s.bind(1, runId).bind(2, id).bind(3, vn.type->id()).bind(4, state.hash).bind(5, vn.params.dump());
         s.bind(6, rep.status).bind(7, rep.status == "cached" ? 1 : 0).bind(8, rep.rowsIn).bind(9, rep.rowsOut);
         s.bind(10, rep.rowsFailed).bind(11, state.table).bind(12, startedAt).bind(13, core::nowIsoUtc());
-        s.bind(14, rep.seconds);
+        s.bind(14, rep.seconds).bind(15, rep.costUsd);
         s.run();
         if (ctx) {
           auto ri = db.prepare("INSERT OR IGNORE INTO run_inputs(run_id, kind, ref) VALUES(?,?,?)");

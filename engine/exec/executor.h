@@ -21,9 +21,12 @@ namespace loom::exec {
 struct RunOptions {
   std::string flowPath;                              // for the run record and relative URIs
   std::map<std::string, nlohmann::json> overrides;   // "node.param" -> value (from --param)
-  std::optional<double> budgetUsd;
+  std::optional<double> budgetUsd;  // the flow's "budget_usd" applies too; the smaller wins
   bool dryRun = false;
-  int64_t sample = 0;  // dry run: rows per source used for estimates
+  // Dry run: 0 checks the flow and shows which nodes would run; N > 0 runs the flow on N rows sampled
+  // from each source (real calls, whose answers the call cache keeps) and extrapolates calls, tokens,
+  // cost and time to the whole input. Nothing is saved.
+  int64_t sample = 0;
   int threads = 0;     // 0: one per core
   int64_t batchRows = 256;
 };
@@ -37,9 +40,23 @@ struct RunOutput {
 
 struct NodeReport {
   std::string id, type;
-  std::string status;  // "done", "cached", "resumed", "planned", "failed"
+  std::string status;  // "done", "cached", "resumed", "to run"; in estimates "sampled", "skipped"
   int64_t rowsIn = 0, rowsOut = 0, rowsFailed = 0;
   double seconds = 0;
+  // Model calls from the ledger (this run's; in an estimate, extrapolated to the whole input).
+  int64_t calls = 0, callsCached = 0, inputTokens = 0, outputTokens = 0;
+  double costUsd = 0;
+};
+
+// What a dry run with a sample measured and extrapolates to the whole input.
+struct Estimate {
+  int64_t sampleRows = 0;      // rows the sample kept, per source
+  int64_t populationRows = 0;  // rows the sources produced
+  double sampleCostUsd = 0;    // what the sample's own calls cost (their answers are kept in the call cache)
+  int64_t sampleCalls = 0;
+  // The whole input:
+  int64_t calls = 0, callsCached = 0, inputTokens = 0, outputTokens = 0;
+  double costUsd = 0, seconds = 0;
 };
 
 struct RunResult {
@@ -49,6 +66,7 @@ struct RunResult {
   std::vector<NodeReport> nodes;
   int64_t rowsFailed = 0, calls = 0, callsCached = 0;
   double costUsd = 0;
+  std::optional<Estimate> estimate;  // dry runs with a sample
 };
 
 class Executor {

@@ -18,6 +18,9 @@
 namespace loom::catalog {
 class Catalog;
 }
+namespace loom::inference {
+class Spend;
+}
 
 namespace loom::nodes {
 
@@ -56,7 +59,11 @@ struct RowBuffer {
 struct MapSpec {
   std::function<void(std::vector<RowBuffer>&)> beforeBatch;
   std::function<void(RowBuffer&)> perRow;
+  // After perRow, before the batch's transaction: work that waits on the network (model calls), which
+  // must not hold the catalog's write lock. It may open its own transactions.
+  std::function<void(std::vector<RowBuffer>&)> afterRows;
   std::function<void(std::vector<RowBuffer>&)> afterBatch;  // inside the batch's transaction
+  int64_t batchRows = 0;  // rows per batch; 0: the executor's default
 };
 
 struct InputTable {
@@ -95,6 +102,8 @@ class ExecContext {
   virtual void setLineageTable(const std::string& table, const std::string& datasetSpec) = 0;
   virtual int64_t runId() const = 0;
   virtual const std::string& nodeHash() const = 0;
+  // The run's model spending and budget, shared by every node of the run.
+  virtual inference::Spend& spend() = 0;
 };
 
 // Facts known while validating a flow (the catalog may be absent, e.g. when checking a file alone).

@@ -867,6 +867,22 @@ class Messages:
     malformed_body = b'{"content": ['
     badshape_body = {"type": "message", "content": []}
 
+    @staticmethod
+    def _forced_tool(payload: dict) -> "tuple[str, dict] | None":
+        """(name, input_schema) of the tool that tool_choice forces, if any."""
+        choice = payload.get("tool_choice")
+        if not isinstance(choice, dict) or choice.get("type") != "tool":
+            return None
+        name = choice.get("name")
+        for tool in payload.get("tools") or []:
+            if isinstance(tool, dict) and tool.get("name") == name:
+                schema = tool.get("input_schema")
+                if not isinstance(schema, dict):
+                    raise RequestError(f"tools: {name}: input_schema must be an object",
+                                       "tools.input_schema")
+                return name, schema
+        raise RequestError(f"tool_choice names the tool {name!r}, which is not in tools", "tool_choice")
+
     def prepare(self, payload: dict) -> Prepared:
         model = require_model(payload)
         max_tokens = optional_positive_int(payload, "max_tokens", required=True)
@@ -886,7 +902,20 @@ class Messages:
                 last_user = (texts, images)
 
         content, cut = truncate(echo(*last_user), max_tokens)
-        output_tokens = estimate_tokens(content)
+        tool = self._forced_tool(payload)
+        if tool is not None:
+            # A forced tool (structured output): the answer is a tool_use block whose input follows
+            # the tool's input_schema.
+            name, schema = tool
+            tool_input = SchemaFiller(schema, sha256(canonical_json(messages))).value(schema)
+            blocks = [{"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": name,
+                       "input": tool_input}]
+            output_tokens = estimate_tokens(json.dumps(tool_input))
+            stop_reason = "tool_use"
+        else:
+            blocks = [{"type": "text", "text": content}]
+            output_tokens = estimate_tokens(content)
+            stop_reason = "max_tokens" if cut else "end_turn"
         system_key = sha256("\n".join(system_texts))
 
         def answer(state: ServerState) -> dict:
@@ -901,8 +930,8 @@ class Messages:
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": content}],
-                "stop_reason": "max_tokens" if cut else "end_turn",
+                "content": blocks,
+                "stop_reason": stop_reason,
                 "stop_sequence": None,
                 "usage": {
                     "input_tokens": prompt_tokens - read - created,

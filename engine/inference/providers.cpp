@@ -1,0 +1,261 @@
+#include "inference/providers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
+namespace loom::inference {
+
+using core::ErrorKind;
+using core::makeError;
+using nlohmann::json;
+
+namespace {
+
+std::string base64(std::string_view in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < in.size()) {
+    uint32_t n = uint32_t(uint8_t(in[i])) << 16;
+    if (i + 1 < in.size()) n |= uint32_t(uint8_t(in[i + 1])) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string trimSlash(std::string s) {
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+bool isAzure(const std::string& baseUrl) { return baseUrl.find(".openai.azure.com") != std::string::npos; }
+
+int64_t intOr(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+}  // namespace
+
+const char* providerName(Provider p) { return p == Provider::OpenAI ? "openai" : "anthropic"; }
+
+std::optional<Provider> providerFromName(std::string_view name) {
+  if (name == "openai") return Provider::OpenAI;
+  if (name == "anthropic") return Provider::Anthropic;
+  return std::nullopt;
+}
+
+const char* defaultKeyEnv(Provider p) { return p == Provider::OpenAI ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY"; }
+
+std::string defaultBaseUrl(Provider p) {
+  return p == Provider::OpenAI ? "https://api.openai.com/v1" : "https://api.anthropic.com/v1";
+}
+
+Endpoint chatEndpoint(Provider p, const std::string& baseUrl, const std::string& azureApiVersion) {
+  Endpoint e;
+  std::string base = trimSlash(baseUrl.empty() ? defaultBaseUrl(p) : baseUrl);
+  e.headers = {"Content-Type: application/json", "Accept: application/json"};
+  if (p == Provider::Anthropic) {
+    e.url = base + "/messages";
+    e.headers.push_back("anthropic-version: 2023-06-01");
+    e.authHeaderName = "x-api-key";
+  } else if (isAzure(base)) {
+    e.url = base + "/chat/completions?api-version=" + azureApiVersion;
+    e.authHeaderName = "api-key";
+  } else {
+    e.url = base + "/chat/completions";
+    e.authHeaderName = "Authorization";
+    e.bearer = true;
+  }
+  return e;
+}
+
+Endpoint embedEndpoint(const std::string& baseUrl, const std::string& azureApiVersion) {
+  Endpoint e = chatEndpoint(Provider::OpenAI, baseUrl, azureApiVersion);
+  std::string base = trimSlash(baseUrl.empty() ? defaultBaseUrl(Provider::OpenAI) : baseUrl);
+  e.url = isAzure(base) ? base + "/embeddings?api-version=" + azureApiVersion : base + "/embeddings";
+  return e;
+}
+
+std::string chatBody(const ChatRequest& r) {
+  json body = {{"model", r.model}};
+  const std::string& system = r.system;
+  if (r.provider == Provider::OpenAI) {
+    json content;
+    if (r.images.empty()) {
+      content = r.prompt;
+    } else {
+      content = json::array({{{"type", "text"}, {"text", r.prompt}}});
+      for (const auto& img : r.images)
+        content.push_back({{"type", "image_url"},
+                           {"image_url", {{"url", "data:" + img.mime + ";base64," + base64(img.bytes)}}}});
+    }
+    json messages = json::array();
+    if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+    messages.push_back({{"role", "user"}, {"content", content}});
+    body["messages"] = messages;
+    body["max_tokens"] = r.maxTokens;
+    if (r.jsonSchema)
+      body["response_format"] = {{"type", "json_schema"},
+                                 {"json_schema", {{"name", "answer"}, {"schema", *r.jsonSchema}, {"strict", true}}}};
+  } else {
+    json content = json::array();
+    for (const auto& img : r.images)
+      content.push_back({{"type", "image"},
+                         {"source", {{"type", "base64"}, {"media_type", img.mime}, {"data", base64(img.bytes)}}}});
+    content.push_back({{"type", "text"}, {"text", r.prompt}});
+    body["max_tokens"] = r.maxTokens;
+    if (!system.empty()) body["system"] = system;
+    body["messages"] = json::array({{{"role", "user"}, {"content", content}}});
+    if (r.jsonSchema) {
+      // Structured output on the Messages API: one tool whose input schema is the answer's, and the
+      // model is made to call it; the answer is the tool call's input.
+      body["tools"] = json::array({{{"name", "answer"},
+                                    {"description", "Record the answer. Its input is the whole answer."},
+                                    {"input_schema", *r.jsonSchema}}});
+      body["tool_choice"] = {{"type", "tool"}, {"name", "answer"}};
+    }
+  }
+  if (r.temperature) body["temperature"] = *r.temperature;
+  return body.dump();
+}
+
+std::string embedBody(const EmbedRequest& r) {
+  json body = {{"model", r.model}, {"input", r.inputs}, {"encoding_format", "float"}};
+  if (r.dimensions) body["dimensions"] = *r.dimensions;
+  return body.dump();
+}
+
+core::Result<ChatAnswer> parseChatAnswer(Provider p, std::string_view body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return makeError(ErrorKind::Corrupt, "the answer is not JSON (" + std::to_string(body.size()) + " bytes)");
+  ChatAnswer a;
+  if (p == Provider::OpenAI) {
+    auto choices = j.find("choices");
+    if (choices == j.end() || !choices->is_array() || choices->empty() || !(*choices)[0].is_object())
+      return makeError(ErrorKind::Corrupt, "the answer has no choices");
+    const json& c = (*choices)[0];
+    auto msg = c.find("message");
+    if (msg == c.end() || !msg->is_object()) return makeError(ErrorKind::Corrupt, "the answer's choice has no message");
+    auto content = msg->find("content");
+    if (content != msg->end() && content->is_string()) {
+      a.text = content->get<std::string>();
+    } else if (auto refusal = msg->find("refusal"); refusal != msg->end() && refusal->is_string()) {
+      return makeError(ErrorKind::InvalidInput, "the model refused: " + refusal->get<std::string>());
+    } else {
+      return makeError(ErrorKind::Corrupt, "the answer's message has no text content");
+    }
+    a.cutShort = c.value("finish_reason", std::string()) == "length";
+    if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
+      a.usageReported = true;
+      a.usage.inputTokens = intOr(*u, "prompt_tokens");
+      a.usage.outputTokens = intOr(*u, "completion_tokens");
+      if (auto d = u->find("prompt_tokens_details"); d != u->end() && d->is_object())
+        a.usage.cachedTokens = intOr(*d, "cached_tokens");
+    }
+  } else {
+    auto content = j.find("content");
+    if (content == j.end() || !content->is_array())
+      return makeError(ErrorKind::Corrupt, "the answer has no content list");
+    bool any = false;
+    for (const auto& block : *content) {
+      if (!block.is_object()) continue;
+      const std::string type = block.value("type", std::string());
+      if (type == "tool_use" && block.contains("input") && block["input"].is_object()) {
+        a.text = block["input"].dump();  // structured output: the forced tool call's input
+        any = true;
+        break;
+      }
+      if (type == "text" && block.contains("text") && block["text"].is_string()) {
+        a.text += block["text"].get<std::string>();
+        any = true;
+      }
+    }
+    if (!any) return makeError(ErrorKind::Corrupt, "the answer has no text or tool_use block");
+    a.cutShort = j.value("stop_reason", std::string()) == "max_tokens";
+    if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
+      a.usageReported = true;
+      // Anthropic counts uncached input apart from cache reads and writes; Usage counts them all.
+      a.usage.cachedTokens = intOr(*u, "cache_read_input_tokens");
+      a.usage.cacheWriteTokens = intOr(*u, "cache_creation_input_tokens");
+      a.usage.inputTokens = intOr(*u, "input_tokens") + a.usage.cachedTokens + a.usage.cacheWriteTokens;
+      a.usage.outputTokens = intOr(*u, "output_tokens");
+    }
+  }
+  return a;
+}
+
+core::Result<EmbedAnswer> parseEmbedAnswer(std::string_view body, size_t expected) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return makeError(ErrorKind::Corrupt, "the answer is not JSON (" + std::to_string(body.size()) + " bytes)");
+  auto data = j.find("data");
+  if (data == j.end() || !data->is_array()) return makeError(ErrorKind::Corrupt, "the answer has no data list");
+  EmbedAnswer a;
+  a.vectors.resize(expected);
+  size_t seen = 0;
+  for (const auto& item : *data) {
+    if (!item.is_object() || !item.contains("embedding") || !item["embedding"].is_array())
+      return makeError(ErrorKind::Corrupt, "an item of the answer has no embedding");
+    size_t index = item.contains("index") && item["index"].is_number_unsigned() ? item["index"].get<size_t>() : seen;
+    if (index >= expected) return makeError(ErrorKind::Corrupt, "the answer has an embedding for an input never sent");
+    auto& v = a.vectors[index];
+    v.clear();
+    for (const auto& x : item["embedding"]) {
+      if (!x.is_number()) return makeError(ErrorKind::Corrupt, "an embedding holds a value that is not a number");
+      v.push_back(x.get<float>());
+    }
+    ++seen;
+  }
+  for (const auto& v : a.vectors)
+    if (v.empty())
+      return makeError(ErrorKind::Corrupt, "the answer has " + std::to_string(seen) + " embeddings for " +
+                                               std::to_string(expected) + " inputs");
+  if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
+    a.usageReported = true;
+    a.usage.inputTokens = intOr(*u, "prompt_tokens");
+  }
+  return a;
+}
+
+std::string providerErrorMessage(std::string_view body) {
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    auto e = j.find("error");
+    if (e != j.end() && e->is_object() && e->contains("message") && (*e)["message"].is_string())
+      return redactSecrets((*e)["message"].get<std::string>());
+    if (e != j.end() && e->is_string()) return redactSecrets(e->get<std::string>());
+    if (auto m = j.find("message"); m != j.end() && m->is_string()) return redactSecrets(m->get<std::string>());
+  }
+  std::string excerpt(body.substr(0, 200));
+  std::replace(excerpt.begin(), excerpt.end(), '\n', ' ');
+  return redactSecrets(excerpt.empty() ? "(empty body)" : excerpt);
+}
+
+int64_t estimateTextTokens(std::string_view text) { return static_cast<int64_t>(text.size() + 2) / 3; }
+
+int64_t estimateImageTokens(int width, int height) {
+  return std::max<int64_t>(85, static_cast<int64_t>(std::ceil(double(width) * double(height) / 750.0)));
+}
+
+std::string redactSecrets(std::string text, std::string_view secret) {
+  if (secret.size() >= 4)
+    for (size_t pos; (pos = text.find(secret)) != std::string::npos;) text.replace(pos, secret.size(), "[redacted]");
+  static const std::regex kKeyLike(R"((sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9._\-]{8,}))");
+  return std::regex_replace(text, kKeyLike, "[redacted]");
+}
+
+}  // namespace loom::inference
