@@ -92,20 +92,58 @@ int cmdRun(const Globals& g, const std::string& flowPath, const std::vector<std:
               {"cost_usd", r.costUsd}};
     if (dryRun) {
       json plan = json::array();
-      for (const auto& n : r.nodes) plan.push_back({{"node", n.id}, {"type", n.type}, {"status", n.status}});
+      for (const auto& n : r.nodes) {
+        json item = {{"node", n.id}, {"type", n.type}, {"status", n.status}};
+        if (r.estimate)
+          item.update({{"rows_in", n.rowsIn}, {"rows_out", n.rowsOut}, {"rows_failed", n.rowsFailed},
+                       {"calls", n.calls}, {"calls_cached", n.callsCached}, {"input_tokens", n.inputTokens},
+                       {"output_tokens", n.outputTokens}, {"cost_usd", n.costUsd}, {"seconds", n.seconds}});
+        plan.push_back(item);
+      }
       j["plan"] = plan;
       j["sample"] = sample;
+      if (r.estimate) {
+        const auto& e = *r.estimate;
+        j["estimate"] = {{"sample_rows", e.sampleRows},   {"source_rows", e.populationRows},
+                         {"sample_calls", e.sampleCalls}, {"sample_cost_usd", e.sampleCostUsd},
+                         {"calls", e.calls},              {"calls_cached", e.callsCached},
+                         {"input_tokens", e.inputTokens}, {"output_tokens", e.outputTokens},
+                         {"cost_usd", e.costUsd},         {"seconds", e.seconds}};
+      }
     }
     printJson(j);
     return 0;
   }
+  if (dryRun && r.estimate) {
+    const auto& e = *r.estimate;
+    std::printf("estimate for %s from %lld sampled rows per source (%lld rows in all); nothing was saved:\n",
+                flowPath.c_str(), static_cast<long long>(e.sampleRows), static_cast<long long>(e.populationRows));
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : r.nodes) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.1f", n.seconds);
+      rows.push_back({n.id, n.type, n.status == "skipped" ? "not run" : "", std::to_string(n.rowsOut),
+                      std::to_string(n.calls), std::to_string(n.callsCached), std::to_string(n.inputTokens),
+                      std::to_string(n.outputTokens), cli::formatUsd(n.costUsd), n.status == "skipped" ? "" : secs});
+    }
+    cli::printTable(stdout, {"node", "type", "", "rows", "calls", "cached", "tokens in", "tokens out", "cost", "seconds"},
+                    rows);
+    std::printf("estimated: %lld model calls (%lld from the cache), %lld tokens in, %lld out, %s, about %.0f s\n",
+                static_cast<long long>(e.calls), static_cast<long long>(e.callsCached),
+                static_cast<long long>(e.inputTokens), static_cast<long long>(e.outputTokens),
+                cli::formatUsd(e.costUsd).c_str(), e.seconds);
+    std::printf("the sample made %lld calls costing %s; their answers are kept, so the real run does not pay for "
+                "them again\n",
+                static_cast<long long>(e.sampleCalls), cli::formatUsd(e.sampleCostUsd).c_str());
+    return 0;
+  }
   if (dryRun) {
-    std::printf("dry run of %s (nothing was run or saved):\n", flowPath.c_str());
+    std::printf("dry run of %s (nothing was run or saved; add --sample N to estimate calls and cost):\n",
+                flowPath.c_str());
     std::vector<std::vector<std::string>> rows;
     for (const auto& n : r.nodes)
       rows.push_back({n.id, n.type, n.status, n.status == "cached" ? std::to_string(n.rowsOut) : ""});
     cli::printTable(stdout, {"node", "type", "plan", "cached rows"}, rows);
-    std::printf("model calls: 0, estimated cost: %s\n", cli::formatUsd(0).c_str());
     return 0;
   }
   std::printf("run %lld %s\n", static_cast<long long>(r.runId), r.status.c_str());
@@ -114,9 +152,11 @@ int cmdRun(const Globals& g, const std::string& flowPath, const std::vector<std:
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.2f", n.seconds);
     rows.push_back({n.id, n.type, n.status, std::to_string(n.rowsIn), std::to_string(n.rowsOut),
-                    std::to_string(n.rowsFailed), secs});
+                    std::to_string(n.rowsFailed), secs, n.calls ? std::to_string(n.calls) : "",
+                    n.calls ? cli::formatUsd(n.costUsd) : ""});
   }
-  cli::printTable(stdout, {"node", "type", "status", "rows in", "rows out", "with error", "seconds"}, rows);
+  cli::printTable(stdout, {"node", "type", "status", "rows in", "rows out", "with error", "seconds", "calls", "cost"},
+                  rows);
   for (const auto& o : r.outputs)
     std::printf("dataset %s@%lld: %lld rows%s\n", o.dataset.c_str(), static_cast<long long>(o.version),
                 static_cast<long long>(o.rows), o.reused ? " (unchanged; no new version)" : "");
@@ -341,44 +381,104 @@ int cmdLineage(const Globals& g, const std::string& spec, std::optional<int64_t>
   return 0;
 }
 
+// The ledger summarised by run, node, model and day: calls (and how many the call cache served),
+// failed calls, tokens and cost. Cost is what was reported by the provider × the price in force.
 int cmdCost(const Globals& g, std::optional<int64_t> runId) {
   auto cat = openCatalog(g, false);
   auto& db = cat->db();
-  std::string where = runId ? " WHERE run_id=?" : "";
-  auto s = db.prepare(
-      "SELECT provider, model, count(*), sum(cache_hit), sum(input_tokens), sum(output_tokens), sum(cached_tokens), "
-      "sum(cost_usd) FROM model_calls" + where + " GROUP BY provider, model ORDER BY sum(cost_usd) DESC");
-  if (runId) s.bind(1, *runId);
-  json models = json::array();
-  int64_t calls = 0, cached = 0, tin = 0, tout = 0;
-  double cost = 0;
-  std::vector<std::vector<std::string>> rows;
-  while (s.step()) {
-    calls += s.int64(2);
-    cached += s.int64(3);
-    tin += s.int64(4);
-    tout += s.int64(5);
-    cost += s.real(7);
-    models.push_back({{"provider", s.text(0)}, {"model", s.text(1)}, {"calls", s.int64(2)}, {"calls_cached", s.int64(3)},
-                      {"input_tokens", s.int64(4)}, {"output_tokens", s.int64(5)}, {"cached_tokens", s.int64(6)},
-                      {"cost_usd", s.real(7)}});
-    rows.push_back({s.text(0), s.text(1), std::to_string(s.int64(2)), std::to_string(s.int64(3)),
-                    std::to_string(s.int64(4)), std::to_string(s.int64(5)), cli::formatUsd(s.real(7))});
-  }
   if (runId && !cat->run(*runId))
     throw RunError(ErrorKind::NotFound, "no run " + std::to_string(*runId) + " in " + cat->path());
+  const std::string where = runId ? " WHERE m.run_id=?" : "";
+  const std::string measures =
+      "count(*), coalesce(sum(m.cache_hit),0), coalesce(sum(m.status<>'ok'),0), coalesce(sum(m.input_tokens),0), "
+      "coalesce(sum(m.output_tokens),0), coalesce(sum(m.cached_tokens),0), coalesce(sum(m.cost_usd),0), "
+      "coalesce(sum(m.compute_seconds),0)";
+  struct Grouping {
+    const char* name;
+    std::vector<std::string> keys;  // JSON names of the key columns
+    std::string select, group, order;
+  };
+  const std::vector<Grouping> groupings = {
+      {"by_run", {"run_id", "flow", "started_at", "status"},
+       "m.run_id, coalesce(r.flow_name,''), coalesce(r.started_at,''), coalesce(r.status,'')", "m.run_id", "m.run_id DESC"},
+      {"by_node", {"node", "node_type"}, "coalesce(m.node_id,''), coalesce(m.node_type,'')", "m.node_id, m.node_type",
+       "sum(m.cost_usd) DESC"},
+      {"by_model", {"provider", "model"}, "m.provider, m.model", "m.provider, m.model", "sum(m.cost_usd) DESC"},
+      {"by_day", {"day"}, "substr(m.created_at, 1, 10)", "substr(m.created_at, 1, 10)", "1 DESC"},
+  };
+  json out = {{"run_id", runId ? json(*runId) : json(nullptr)}};
+  std::map<std::string, std::vector<std::vector<std::string>>> tables;
+  for (const auto& gr : groupings) {
+    auto s = db.prepare("SELECT " + gr.select + ", " + measures + " FROM model_calls m LEFT JOIN runs r ON r.id = m.run_id" +
+                        where + " GROUP BY " + gr.group + " ORDER BY " + gr.order);
+    if (runId) s.bind(1, *runId);
+    json list = json::array();
+    const int k = static_cast<int>(gr.keys.size());
+    while (s.step()) {
+      json item;
+      std::vector<std::string> row;
+      for (int i = 0; i < k; ++i) {
+        if (std::string(gr.keys[static_cast<size_t>(i)]) == "run_id")
+          item["run_id"] = s.int64(i);
+        else
+          item[gr.keys[static_cast<size_t>(i)]] = s.text(i);
+        row.push_back(s.text(i));
+      }
+      item["calls"] = s.int64(k);
+      item["calls_cached"] = s.int64(k + 1);
+      item["calls_failed"] = s.int64(k + 2);
+      item["input_tokens"] = s.int64(k + 3);
+      item["output_tokens"] = s.int64(k + 4);
+      item["cached_tokens"] = s.int64(k + 5);
+      item["cost_usd"] = s.real(k + 6);
+      item["compute_seconds"] = s.real(k + 7);
+      for (int i = k; i < k + 5; ++i) row.push_back(std::to_string(s.int64(i)));
+      row.push_back(cli::formatUsd(s.real(k + 6)));
+      list.push_back(item);
+      tables[gr.name].push_back(std::move(row));
+    }
+    out[gr.name] = list;
+  }
+  int64_t calls = 0, cached = 0, failed = 0, tin = 0, tout = 0;
+  double cost = 0;
+  for (const auto& m : out["by_model"]) {
+    calls += m["calls"].get<int64_t>();
+    cached += m["calls_cached"].get<int64_t>();
+    failed += m["calls_failed"].get<int64_t>();
+    tin += m["input_tokens"].get<int64_t>();
+    tout += m["output_tokens"].get<int64_t>();
+    cost += m["cost_usd"].get<double>();
+  }
+  out["calls"] = calls;
+  out["calls_cached"] = cached;
+  out["calls_failed"] = failed;
+  out["input_tokens"] = tin;
+  out["output_tokens"] = tout;
+  out["cost_usd"] = cost;
   if (g.json) {
-    printJson({{"run_id", runId ? json(*runId) : json(nullptr)}, {"calls", calls}, {"calls_cached", cached},
-               {"input_tokens", tin}, {"output_tokens", tout}, {"cost_usd", cost}, {"by_model", models}});
+    printJson(out);
     return 0;
   }
-  if (rows.empty()) {
+  if (calls == 0) {
     std::printf("no model calls recorded%s\n", runId ? (" for run " + std::to_string(*runId)).c_str() : "");
     return 0;
   }
-  cli::printTable(stdout, {"provider", "model", "calls", "cached", "tokens in", "tokens out", "cost"}, rows);
-  std::printf("total: %lld calls (%lld served from cache), %s\n", static_cast<long long>(calls),
-              static_cast<long long>(cached), cli::formatUsd(cost).c_str());
+  const std::vector<std::string> measureNames = {"calls", "cached", "failed", "tokens in", "tokens out", "cost"};
+  auto section = [&](const char* title, const char* name, std::vector<std::string> head, size_t maxRows) {
+    std::printf("%s\n", title);
+    head.insert(head.end(), measureNames.begin(), measureNames.end());
+    auto rows = tables[name];
+    if (rows.size() > maxRows) rows.resize(maxRows);
+    cli::printTable(stdout, head, rows);
+    std::printf("\n");
+  };
+  section("by model", "by_model", {"provider", "model"}, 1000);
+  section("by node", "by_node", {"node", "type"}, 1000);
+  if (!runId) section("by run (newest 20)", "by_run", {"run", "flow", "started", "status"}, 20);
+  if (!runId) section("by day (UTC)", "by_day", {"day"}, 1000);
+  std::printf("total: %lld calls (%lld served from the cache, %lld failed), %lld tokens in, %lld out, %s\n",
+              static_cast<long long>(calls), static_cast<long long>(cached), static_cast<long long>(failed),
+              static_cast<long long>(tin), static_cast<long long>(tout), cli::formatUsd(cost).c_str());
   return 0;
 }
 
@@ -487,7 +587,9 @@ int main(int argc, char** argv) {
   run->add_option("--param", params, "override a node parameter: NODE.PARAM=VALUE (repeatable)");
   run->add_option("--budget-usd", budget, "stop before model spending passes this amount");
   run->add_flag("--dry-run", dryRun, "check the flow and show what would run, without running it");
-  run->add_option("--sample", sample, "with --dry-run: rows per source used for estimates");
+  run->add_option("--sample", sample,
+                  "with --dry-run: run the flow on N rows sampled from each source and extrapolate model calls, "
+                  "tokens, cost and time to all rows");
 
   auto* validate = app.add_subcommand("validate", "check a .loomflow file without running it");
   validate->add_option("flow", flowPath, "the .loomflow file")->required();
