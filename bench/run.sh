@@ -8,12 +8,15 @@
 #   e) bench_dataset_save        — 1,000,000-row dataset save vs `sqlite3 .import` of the same rows
 #   f) thumbnails of 500 4000x3000 JPEGs to 256 px: a media.thumbnail flow vs vipsthumbnail on both cores
 #   g) metadata of 2,000 mixed media files: loom-cli index vs exiftool, and vs one ffprobe per file
+#   h) 10,000 model calls against the model-API test server (100 ms latency, 6,000 requests/min):
+#      throughput as a ratio of the limit, Loom's CPU per call (bench/model_calls.sh)
 # Results go to bench/work/results/ and docs/BENCHMARKS.md. Takes ~5–10 minutes on 2 cores.
 #
 # Environment: RUNS (fast benchmarks, default 10), SLOW_RUNS (probing and saves, default 3),
 # FOLDERS / PER_FOLDER (tree shape, default 1000 × 100), ROWS (dataset rows, default 1000000),
 # BUILD_DIR (default build-bench), SKIP_BUILD=1 to reuse the binaries as they are,
-# N_PHOTOS / N_MIXED (media fixtures, default 500 / 2000), SKIP_MEDIA=1 to leave out (f) and (g).
+# N_PHOTOS / N_MIXED (media fixtures, default 500 / 2000), SKIP_MEDIA=1 to leave out (f) and (g),
+# N_CALLS (default 10000), SKIP_MODELS=1 to leave out (h).
 # Needs: cmake, ninja, a C++20 compiler, python3, find, file, sqlite3. Uses when present: hyperfine
 # (else bench/timeit.py), exiftool, ImageMagick `convert` (JPEG templates), /usr/bin/time.
 
@@ -246,6 +249,11 @@ rm -f "$CATS"/*.db "$CATS"/*.db-wal "$CATS"/*.db-shm
 
 loadmark end
 # ---------------------------------------------------------------------------------------------
+if [ "${SKIP_MODELS:-0}" != 1 ]; then
+  say "h) ${N_CALLS:-10000} model calls against the test server: 100 ms latency, 6,000 requests/min limit"
+  "$ROOT/bench/model_calls.sh" "$LOOM" "$RES" "$WORK" "${N_CALLS:-10000}" > /dev/null
+fi
+
 say "report"
 REPORT_ARGS=(python3 "$ROOT/bench/report.py" --results "$RES" --root "$ROOT" --loom "$LOOM" --tree "$TREE"
   --files "$NFILES" --subset-files "$NSUBSET" --tree-bytes "$TREE_BYTES" --rows "$ROWS"

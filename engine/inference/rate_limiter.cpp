@@ -95,17 +95,15 @@ void RateLimiter::Bucket::refill(Clock::time_point now) {
 }
 
 RateLimiter::RateLimiter(double rpm, double tpm) {
-  auto now = Clock::now();
-  if (rpm > 0) {
-    m_requests.perSecond = rpm / 60.0;
-    m_requests.capacity = m_requests.level = std::max(1.0, rpm / 60.0);
-    m_requests.refilled = now;
-  }
-  if (tpm > 0) {
-    m_tokens.perSecond = tpm / 60.0;
-    m_tokens.capacity = m_tokens.level = std::max(1.0, tpm / 60.0);
-    m_tokens.refilled = now;
-  }
+  // A bucket holding a tenth of a second's worth, refilled so that the burst plus the refill over any
+  // 60 seconds never passes the per-minute limit (a provider counting in a sliding minute sees ≤ limit).
+  auto setUp = [now = Clock::now()](Bucket& b, double perMinute) {
+    b.capacity = b.level = std::max(1.0, perMinute / 600.0);
+    b.perSecond = std::max(perMinute - b.capacity, perMinute / 2) / 60.0;
+    b.refilled = now;
+  };
+  if (rpm > 0) setUp(m_requests, rpm);
+  if (tpm > 0) setUp(m_tokens, tpm);
 }
 
 bool RateLimiter::tryAcquire(Clock::time_point now, int64_t tokens, Clock::time_point& wake) {

@@ -1,7 +1,7 @@
 #pragma once
 // Client-side rate limiting for one provider: configured requests- and tokens-per-minute limits
-// (token buckets holding one second's worth, since providers enforce per-minute limits in short
-// windows) combined with what the provider's own headers say is left:
+// (token buckets whose burst plus refill never pass the limit within any minute, since providers
+// count in short or sliding windows) combined with what the provider's own headers say is left:
 //   OpenAI     x-ratelimit-remaining-requests / -tokens, x-ratelimit-reset-requests / -tokens ("6m0s")
 //   Anthropic  anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset} (RFC 3339)
 //   both       retry-after (seconds or HTTP date) and retry-after-ms on 429/503/529

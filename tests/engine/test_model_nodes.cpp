@@ -381,13 +381,21 @@ TEST(Pricing, CostCountsCachedAndWrittenTokensAtTheirRates) {
 
 TEST(RateLimiter, ConfiguredRpmSpacesRequestsAndProviderHeadersPause) {
   using namespace std::chrono;
-  inference::RateLimiter rl(60, 0);  // one per second, bursts of one
+  inference::RateLimiter rl(60, 0);  // one per second (59 in the minute after a burst of one)
   auto t0 = inference::Clock::now();
   inference::Clock::time_point wake;
   EXPECT_TRUE(rl.tryAcquire(t0, 10, wake));
   EXPECT_FALSE(rl.tryAcquire(t0, 10, wake));
-  EXPECT_NEAR(duration<double>(wake - t0).count(), 1.0, 0.05);
-  EXPECT_TRUE(rl.tryAcquire(t0 + milliseconds(1001), 10, wake));
+  EXPECT_NEAR(duration<double>(wake - t0).count(), 60.0 / 59.0, 0.01);
+  EXPECT_FALSE(rl.tryAcquire(t0 + milliseconds(900), 10, wake));
+  EXPECT_TRUE(rl.tryAcquire(t0 + milliseconds(1050), 10, wake));
+  // Whatever the pattern, no minute holds more than the limit.
+  inference::RateLimiter minute(600, 0);
+  int sent = 0;
+  for (int ms = 0; ms < 60000; ++ms)
+    if (minute.tryAcquire(t0 + milliseconds(ms), 1, wake)) ++sent;
+  EXPECT_LE(sent, 600);
+  EXPECT_GE(sent, 590);
 
   inference::RateLimiter headers;
   headers.observe({{"x-ratelimit-remaining-requests", "0"}, {"x-ratelimit-reset-requests", "2.5s"}}, t0);
