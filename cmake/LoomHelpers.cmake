@@ -57,8 +57,9 @@ function(loom_add_bench name)
   loom_needs_media_codecs(${name})
 endfunction()
 
-# An executable that runs the engine loads the media codecs module at run time (engine/media/codecs.h):
-# build it whenever the executable is built.
+# An executable that runs the engine loads the media codecs module (engine/media/codecs.h) and the
+# local models module (engine/inference/local_models.h) at run time: build them whenever the
+# executable is built.
 function(loom_needs_media_codecs target)
-  add_dependencies(${target} loom_media_codecs)
+  add_dependencies(${target} loom_media_codecs loom_local_models)
 endfunction()
