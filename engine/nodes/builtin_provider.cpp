@@ -8,6 +8,7 @@ void BuiltinProvider::load(NodeRegistry& registry) const {
   addThumbnailNodes(registry);
   addTableNodes(registry);
   addDatasetNodes(registry);
+  addLocalModelNodes(registry);
 }
 
 const NodeRegistry& NodeRegistry::builtin() {

@@ -17,5 +17,6 @@ void addMediaNodes(NodeRegistry& registry);
 void addThumbnailNodes(NodeRegistry& registry);
 void addTableNodes(NodeRegistry& registry);
 void addDatasetNodes(NodeRegistry& registry);
+void addLocalModelNodes(NodeRegistry& registry);
 
 }  // namespace loom::nodes
