@@ -10,8 +10,14 @@ PACKAGES=(
   libsqlite3-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libmagic-dev libmagic-mgc
   libopencv-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libswresample-dev
   libpoppler-cpp-dev
+  # local models (model.onnx, model.faces, model.ocr): OpenCV DNN/objdetect come with libopencv-dev;
+  # the stock Haar cascades; Tesseract and its English data (optional at build time: without it
+  # model.ocr runs fail saying how to get it)
+  opencv-data libtesseract-dev tesseract-ocr-eng
   # CLI and tests
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev sqlite3 python3 file
+  # tests/support/make_onnx_model.py writes the local-model tests' ONNX models (nothing is downloaded)
+  python3-onnx
   # desktop app
   qt6-base-dev qt6-svg-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools libgl-dev fonts-dejavu-core
   # demo assets and GUI checks
