@@ -321,7 +321,7 @@ std::string hostName() {
   return host;
 }
 
-// A dry run on a sample: every node runs for real into scratch tables (d_<run>_<node>), except that
+// A dry run on a sample: every node runs for real into scratch tables (dry_<run>_<node>), except that
 // each source keeps `sample` random rows of what it produced and sinks save nothing. Calls, tokens and
 // cost from the ledger are scaled by the source's population / sample; time too, except for nodes that
 // made model calls, whose time is bounded by their concurrency and rate limit rather than by the rows.
@@ -377,7 +377,7 @@ RunResult estimateRun(catalog::Catalog& cat, const flow::Flow& flow, const flow:
       }
       NodeState st;
       st.schema = vn.schema;
-      st.table = "d_" + std::to_string(runId) + "_" + id;
+      st.table = "dry_" + std::to_string(runId) + "_" + id;
       db.exec("DROP TABLE IF EXISTS " + quoteIdent(st.table));
       db.exec(tableDdl(st.table, vn.schema));
       scratch.push_back(st.table);
@@ -460,13 +460,14 @@ void cleanupStaging(catalog::Catalog& cat) {
   auto& db = cat.db();
   std::vector<std::string> drop;
   {
-    // Staging tables are named s_<run id>_<node> and dry-run tables d_<run id>_<node>; a run that is no
-    // longer running left them behind.
+    // Staging tables are named s_<run id>_<node> and dry-run scratch tables dry_<run id>_<node>; a run
+    // that is no longer running left them behind. (Dataset versions live in d_<id>: never matched here.)
     auto s = db.prepare(
-        "SELECT name FROM sqlite_master WHERE type='table' AND (name LIKE 's\\_%' ESCAPE '\\' OR "
-        "name LIKE 'd\\_%' ESCAPE '\\') AND "
-        "CAST(substr(name, 3, instr(substr(name, 3), '_') - 1) AS INTEGER) NOT IN "
-        "(SELECT id FROM runs WHERE status='running')");
+        "WITH t(name, rest) AS (SELECT name, CASE WHEN name LIKE 's\\_%' ESCAPE '\\' THEN substr(name, 3) "
+        "ELSE substr(name, 5) END FROM sqlite_master WHERE type='table' AND (name LIKE 's\\_%' ESCAPE '\\' OR "
+        "name LIKE 'dry\\_%' ESCAPE '\\')) "
+        "SELECT name FROM t WHERE instr(rest, '_') > 1 AND "
+        "CAST(substr(rest, 1, instr(rest, '_') - 1) AS INTEGER) NOT IN (SELECT id FROM runs WHERE status='running')");
     while (s.step()) drop.push_back(s.text(0));
   }
   for (const auto& t : drop) db.exec("DROP TABLE IF EXISTS " + quoteIdent(t));

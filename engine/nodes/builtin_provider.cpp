@@ -9,6 +9,7 @@ void BuiltinProvider::load(NodeRegistry& registry) const {
   addTableNodes(registry);
   addDatasetNodes(registry);
   addLocalModelNodes(registry);
+  addModelNodes(registry);
 }
 
 const NodeRegistry& NodeRegistry::builtin() {

@@ -18,5 +18,6 @@ void addThumbnailNodes(NodeRegistry& registry);
 void addTableNodes(NodeRegistry& registry);
 void addDatasetNodes(NodeRegistry& registry);
 void addLocalModelNodes(NodeRegistry& registry);
+void addModelNodes(NodeRegistry& registry);  // model.llm, model.vision, model.embed
 
 }  // namespace loom::nodes

@@ -31,12 +31,22 @@ TEST(Catalog, ReopenKeepsData) {
   EXPECT_EQ(cat->datasets()[0].name, "x");
 }
 
+// Undoes migration 4 on a fresh catalog (the ledger's attempts, compute seconds, node type and price
+// version; the call cache's latency and cost), so older schemas can be rebuilt from a fresh one.
+static void dropSchema4(catalog::Db& db) {
+  db.exec("DROP INDEX model_calls_created");
+  for (const char* c : {"attempts", "compute_seconds", "node_type", "price_version"})
+    db.exec(std::string("ALTER TABLE model_calls DROP COLUMN ") + c);
+  for (const char* c : {"latency_ms", "cost_usd"}) db.exec(std::string("ALTER TABLE call_cache DROP COLUMN ") + c);
+}
+
 TEST(Catalog, MigratesAFirstReleaseCatalogKeepingItsData) {
   test::TempDir dir;
   std::string path = (dir / "v1.db").string();
   {
     // Turn a fresh catalog back into what the first release wrote: schema 1 had no node_outputs.run_id.
     auto cat = catalog::Catalog::open(path).orThrow();
+    dropSchema4(cat->db());
     cat->db().exec("ALTER TABLE node_outputs DROP COLUMN run_id");
     for (const char* c : {"format", "duration", "fps", "sample_rate", "channels", "pages", "probe_version"})
       cat->db().exec(std::string("ALTER TABLE objects DROP COLUMN ") + c);
@@ -63,6 +73,7 @@ TEST(Catalog, MigratesASchema2CatalogSoOldProbesAreProbedAgain) {
   {
     // Schema 2 had no typed probe columns beyond width/height and no probe_version.
     auto cat = catalog::Catalog::open(path).orThrow();
+    dropSchema4(cat->db());
     for (const char* c : {"format", "duration", "fps", "sample_rate", "channels", "pages", "probe_version"})
       cat->db().exec(std::string("ALTER TABLE objects DROP COLUMN ") + c);
     cat->db().exec("PRAGMA user_version=2");

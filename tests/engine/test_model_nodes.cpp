@@ -306,11 +306,16 @@ TEST_F(ModelNodes, DryRunOnASampleExtrapolatesCallsAndCostAndSavesNothing) {
   EXPECT_GT(r.estimate->seconds, 0);
   EXPECT_EQ(server->stats()["model_calls_ok"], 5);
   EXPECT_TRUE(cat->datasets().empty());
-  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE 'd\\_%' ESCAPE '\\'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE 'dry%'"), 0);
   // The real run reuses the sample's answers.
   auto real = run(flowWith(node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Describe {{name}}"}})));
   EXPECT_EQ(real.callsCached, 5);
   EXPECT_EQ(server->stats()["model_calls_ok"], 40);
+  // A later dry run cleans up its scratch tables and nothing else: the saved dataset stays readable.
+  run(flowWith(node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Name {{name}}"}})), opts);
+  EXPECT_EQ(rows("out").size(), 40u);
+  run(flowWith(node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Describe {{name}}"}}), "again"));
+  EXPECT_EQ(rows("out").size(), 40u);
 }
 
 TEST_F(ModelNodes, KeysStayOutOfFlowsLedgerAndErrors) {
