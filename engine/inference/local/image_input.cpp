@@ -112,8 +112,10 @@ core::Result<DecodedImage> decodeImage(media::ObjectReader& reader, const media:
   // IMREAD_COLOR (not UNCHANGED) makes OpenCV apply EXIF orientation and gives 8-bit BGR for any input.
   int flags = cv::IMREAD_COLOR;
   if (jpeg && request.reduce) {
-    auto fits = [&](int64_t f) {
-      return w / f >= request.minWidth && h / f >= request.minHeight && std::max(w, h) / f >= request.minLongest;
+    // Copies, not the structured bindings: clang 14 (the fuzz build) cannot capture those in a lambda.
+    auto fits = [&, width = w, height = h](int64_t f) {
+      return width / f >= request.minWidth && height / f >= request.minHeight &&
+             std::max(width, height) / f >= request.minLongest;
     };
     if (fits(8)) flags = cv::IMREAD_REDUCED_COLOR_8;
     else if (fits(4)) flags = cv::IMREAD_REDUCED_COLOR_4;
