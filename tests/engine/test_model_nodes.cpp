@@ -235,6 +235,51 @@ TEST_F(ModelNodes, VisionSendsTheResizedImage) {
   EXPECT_LT(scalar("SELECT max(length(request_json)) FROM model_calls"), 1000);
 }
 
+TEST_F(ModelNodes, OneFlowChainsVisionLlmEmbedAndALocalModel) {
+  std::filesystem::create_directories(dir / "data");
+  for (int i = 0; i < 6; ++i)
+    cv::imwrite((dir / ("data/p" + std::to_string(i) + ".jpg")).string(),
+                cv::Mat(240, 320, CV_8UC3, cv::Scalar(20 * i, 100, 200 - 20 * i)));
+  auto api = [&](const std::string& id, const std::string& type, json params) {
+    json n = node(type, std::move(params));
+    n["id"] = id;
+    return n;
+  };
+  json j = {{"format", "loom.flow/1"},
+            {"name", "chain"},
+            {"nodes",
+             {{{"id", "src"}, {"type", "storage.list"}, {"params", {{"uri", (dir / "data").string()}}}},
+              api("look", "model.vision", {{"model", "gpt-4o-mini"}, {"prompt", "What is in {{name}}?"}, {"output", "seen"}}),
+              api("sum", "model.llm", {{"provider", "anthropic"}, {"model", "claude-haiku-4-5"},
+                                       {"prompt", "Summarise: {{seen}}"}, {"output", "summary"}}),
+              api("vec", "model.embed", {{"model", "text-embedding-3-small"}, {"input", "{{summary}}"}}),
+              {{"id", "faces"}, {"type", "model.faces"}, {"params", json::object()}},
+              {{"id", "out"}, {"type", "dataset.save"}, {"params", {{"name", "chain"}}}}}},
+            {"edges",
+             {{{"from", "src"}, {"to", "look"}},
+              {{"from", "look"}, {"to", "sum"}},
+              {{"from", "sum"}, {"to", "vec"}},
+              {{"from", "vec"}, {"to", "faces"}},
+              {{"from", "faces"}, {"to", "out"}}}}};
+  auto r = run(j.dump());
+  EXPECT_EQ(r.rowsFailed, 0);
+  auto out = rows("chain");
+  ASSERT_EQ(out.size(), 6u);
+  for (const auto& row : out) {
+    EXPECT_NE(str(row.at("seen")).find("320x240"), std::string::npos) << str(row.at("seen"));
+    EXPECT_EQ(str(row.at("summary")), "Echo: Summarise: " + str(row.at("seen")));
+    EXPECT_EQ(std::get<int64_t>(row.at("embedding_dim")), 8);
+    EXPECT_EQ(std::get<int64_t>(row.at("faces")), 0);
+  }
+  // One ledger record per row and node; API calls priced, local calls at the default $0/hour.
+  for (const char* type : {"model.vision", "model.llm", "model.embed", "model.faces"})
+    EXPECT_EQ(scalar(std::string("SELECT count(*) FROM model_calls WHERE node_type='") + type + "'"), 6) << type;
+  EXPECT_EQ(scalar("SELECT count(*) FROM model_calls WHERE provider='local' AND compute_seconds > 0"), 6);
+  EXPECT_NEAR(r.costUsd, real("SELECT sum(cost_usd) FROM model_calls"), 1e-12);
+  EXPECT_GT(real("SELECT sum(cost_usd) FROM model_calls WHERE node_type='model.llm'"), 0);
+  EXPECT_EQ(r.calls, 24);
+}
+
 TEST_F(ModelNodes, EmbeddingsAreFloat32BlobsSentInBatches) {
   std::vector<std::string> names;
   for (int i = 0; i < 10; ++i) names.push_back("doc" + std::to_string(i) + ".txt");
