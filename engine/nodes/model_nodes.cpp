@@ -108,6 +108,18 @@ core::Result<void> checkTemplate(const std::string& param, const std::string& tm
   return {};
 }
 
+// Checks every API model node makes: no secret in the flow, a model named, templates that only use
+// columns the input has.
+core::Result<void> checkApiNode(const Params& p, const core::Schema& input, const std::string& exampleModel,
+                                std::initializer_list<const char*> templates) {
+  if (auto bad = secretCheck(p)) return makeError(ErrorKind::InvalidFlow, *bad);
+  if (p.value("model", std::string()).empty())
+    return makeError(ErrorKind::InvalidFlow, "parameter 'model' is empty; name the model, e.g. " + exampleModel);
+  for (const char* t : templates)
+    if (auto r = checkTemplate(t, p.value(t, std::string()), input); !r.ok()) return r.error();
+  return {};
+}
+
 core::Result<void> checkOutputName(const std::string& name, const core::Schema& input) {
   if (!core::isValidColumnName(name))
     return makeError(ErrorKind::InvalidFlow, "parameter 'output': '" + name +
@@ -261,11 +273,7 @@ class ChatNode : public NodeType {
 
   core::Result<core::Schema> outputSchema(const Params& p, const std::vector<core::Schema>& in,
                                           const ValidationContext&) const override {
-    if (auto bad = secretCheck(p)) return makeError(ErrorKind::InvalidFlow, *bad);
-    if (p.value("model", std::string()).empty())
-      return makeError(ErrorKind::InvalidFlow, "parameter 'model' is empty; name the model, e.g. gpt-4o-mini");
-    if (auto r = checkTemplate("prompt", p.value("prompt", std::string()), in[0]); !r.ok()) return r.error();
-    if (auto r = checkTemplate("system", p.value("system", std::string()), in[0]); !r.ok()) return r.error();
+    if (auto r = checkApiNode(p, in[0], "gpt-4o-mini", {"prompt", "system"}); !r.ok()) return r.error();
     const std::string output = p.value("output", std::string("answer"));
     if (auto r = checkOutputName(output, in[0]); !r.ok()) return r.error();
     if (m_vision && !in[0].has(p.value("image", std::string("uri"))))
@@ -590,10 +598,7 @@ class EmbedNode : public NodeType {
 
   core::Result<core::Schema> outputSchema(const Params& p, const std::vector<core::Schema>& in,
                                           const ValidationContext&) const override {
-    if (auto bad = secretCheck(p)) return makeError(ErrorKind::InvalidFlow, *bad);
-    if (p.value("model", std::string()).empty())
-      return makeError(ErrorKind::InvalidFlow, "parameter 'model' is empty; name the model, e.g. text-embedding-3-small");
-    if (auto r = checkTemplate("input", p.value("input", std::string()), in[0]); !r.ok()) return r.error();
+    if (auto r = checkApiNode(p, in[0], "text-embedding-3-small", {"input"}); !r.ok()) return r.error();
     const std::string output = p.value("output", std::string("embedding"));
     if (auto r = checkOutputName(output, in[0]); !r.ok()) return r.error();
     core::Schema s = in[0];

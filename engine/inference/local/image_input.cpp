@@ -2,6 +2,7 @@
 // modules need it and neither may link the other, so the few checks are repeated here.
 
 #include "inference/local/image_input.h"
+#include "media/jpeg_checks.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -29,27 +30,6 @@ std::string mib(int64_t bytes) {
   return buf;
 }
 
-// A JPEG whose entropy-coded data has no end-of-image marker was cut off; libjpeg would fill the rest
-// with grey and call it a success. Walks the marker segments to the first scan, then looks for FFD9.
-bool jpegLooksTruncated(std::string_view b) {
-  size_t pos = 2;
-  while (pos + 4 <= b.size()) {
-    if (static_cast<unsigned char>(b[pos]) != 0xFF) return false;  // not a marker: leave it to libjpeg
-    unsigned char m = static_cast<unsigned char>(b[pos + 1]);
-    if (m == 0xFF) {
-      ++pos;
-      continue;
-    }
-    if (m == 0xDA) return b.find("\xFF\xD9", pos) == std::string_view::npos;
-    if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
-      pos += 2;
-      continue;
-    }
-    size_t len = (static_cast<unsigned char>(b[pos + 2]) << 8) | static_cast<unsigned char>(b[pos + 3]);
-    pos += 2 + len;
-  }
-  return true;  // no scan at all
-}
 
 }  // namespace
 
@@ -106,7 +86,7 @@ core::Result<DecodedImage> decodeImage(media::ObjectReader& reader, const media:
   if (auto r = readAll(); !r.ok()) return r.error();
   const bool jpeg = bytes.size() > 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
                     static_cast<unsigned char>(bytes[1]) == 0xD8;
-  if (jpeg && jpegLooksTruncated(bytes))
+  if (jpeg && media::jpegLooksTruncated(bytes))
     return rowError(ErrorKind::Corrupt, reader, "is a truncated JPEG (its image data has no end marker)");
 
   // IMREAD_COLOR (not UNCHANGED) makes OpenCV apply EXIF orientation and gives 8-bit BGR for any input.

@@ -1,4 +1,5 @@
 #include "media/thumbnail.h"
+#include "media/jpeg_checks.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -108,29 +109,6 @@ core::Result<std::string> readRest(ObjectReader& reader, std::string head, int64
 // ---------------------------------------------------------------------------------------------------
 // Images
 
-// A JPEG whose entropy-coded data has no end-of-image marker was cut off; libjpeg would fill the rest
-// with grey and call it a success. Walks the marker segments to the first scan (so an EXIF thumbnail's
-// own end marker is not mistaken for the image's), then looks for FFD9, which stuffing keeps out of
-// scan data.
-bool jpegLooksTruncated(std::string_view b) {
-  size_t pos = 2;
-  while (pos + 4 <= b.size()) {
-    if (static_cast<unsigned char>(b[pos]) != 0xFF) return false;  // not a marker: leave it to libjpeg
-    unsigned char m = static_cast<unsigned char>(b[pos + 1]);
-    if (m == 0xFF) {
-      ++pos;
-      continue;
-    }
-    if (m == 0xDA) return b.find("\xFF\xD9", pos) == std::string_view::npos;
-    if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
-      pos += 2;
-      continue;
-    }
-    size_t len = (static_cast<unsigned char>(b[pos + 2]) << 8) | static_cast<unsigned char>(b[pos + 3]);
-    pos += 2 + len;
-  }
-  return true;  // no scan at all
-}
 
 cv::Mat to8Bit(const cv::Mat& m) {
   if (m.depth() == CV_8U) return m;
