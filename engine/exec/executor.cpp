@@ -321,6 +321,43 @@ std::string hostName() {
   return host;
 }
 
+// Starts a run's record ("running", this process) and returns its id. `params` is what the run was
+// asked (overrides, budget, dry run).
+int64_t startRunRecord(catalog::Db& db, const flow::Flow& flow, const RunOptions& options, const std::string& flowJson,
+                       const std::string& flowHash, const nlohmann::json& params) {
+  auto s = db.prepare(
+      "INSERT INTO runs(flow_name, flow_path, flow_hash, flow_json, params_json, app_version, started_at, status, pid,"
+      " host, price_table_version) VALUES(?,?,?,?,?,?,?,'running',?,?,?)");
+  s.bind(1, flow.name).bind(2, options.flowPath).bind(3, flowHash).bind(4, flowJson).bind(5, params.dump());
+  s.bind(6, LOOM_VERSION).bind(7, core::nowIsoUtc()).bind(8, static_cast<int64_t>(getpid())).bind(9, hostName());
+  s.bind(10, priceTableVersion());
+  s.run();
+  return db.lastInsertId();
+}
+
+// Ends a run's record: status, error, end time, failed rows, and the ledger's totals, which are also
+// copied into `result`.
+void finishRunRecord(catalog::Db& db, int64_t runId, const std::string& status, const std::string& error,
+                     RunResult& result) {
+  CallTally t = tallyCalls(db, runId);
+  result.calls = t.calls;
+  result.callsCached = t.cached;
+  result.costUsd = t.costUsd;
+  auto s = db.prepare("UPDATE runs SET status=?, error=?, ended_at=?, rows_failed=?, cost_usd=? WHERE id=?");
+  s.bind(1, status);
+  if (error.empty())
+    s.bind(2, nullptr);
+  else
+    s.bind(2, error);
+  s.bind(3, core::nowIsoUtc()).bind(4, result.rowsFailed).bind(5, result.costUsd).bind(6, runId);
+  s.run();
+}
+
+// The run status an aborting error leaves.
+const char* statusFor(ErrorKind kind) {
+  return kind == ErrorKind::Cancelled ? "cancelled" : kind == ErrorKind::Budget ? "budget" : "failed";
+}
+
 // A dry run on a sample: every node runs for real into scratch tables (dry_<run>_<node>), except that
 // each source keeps `sample` random rows of what it produced and sinks save nothing. Calls, tokens and
 // cost from the ledger are scaled by the source's population / sample; time too, except for nodes that
@@ -329,19 +366,9 @@ RunResult estimateRun(catalog::Catalog& cat, const flow::Flow& flow, const flow:
                       const RunOptions& options, core::Feedback& feedback, const std::string& flowJson,
                       const std::string& flowHash, inference::Spend& spend) {
   auto& db = cat.db();
-  int64_t runId = 0;
-  {
-    auto s = db.prepare(
-        "INSERT INTO runs(flow_name, flow_path, flow_hash, flow_json, params_json, app_version, started_at, status, pid,"
-        " host, price_table_version) VALUES(?,?,?,?,?,?,?,'running',?,?,?)");
-    nlohmann::json params = {{"overrides", options.overrides}, {"dry_run", true}, {"sample", options.sample}};
-    if (spend.budget()) params["budget_usd"] = *spend.budget();
-    s.bind(1, flow.name).bind(2, options.flowPath).bind(3, flowHash).bind(4, flowJson).bind(5, params.dump());
-    s.bind(6, LOOM_VERSION).bind(7, core::nowIsoUtc()).bind(8, static_cast<int64_t>(getpid())).bind(9, hostName());
-    s.bind(10, priceTableVersion());
-    s.run();
-    runId = db.lastInsertId();
-  }
+  nlohmann::json params = {{"overrides", options.overrides}, {"dry_run", true}, {"sample", options.sample}};
+  if (spend.budget()) params["budget_usd"] = *spend.budget();
+  const int64_t runId = startRunRecord(db, flow, options, flowJson, flowHash, params);
   RunResult result;
   result.runId = runId;
   result.status = "dry-run";
@@ -432,23 +459,12 @@ RunResult estimateRun(catalog::Catalog& cat, const flow::Flow& flow, const flow:
       result.nodes.push_back(rep);
     }
   } catch (const RunError& e) {
-    outcome = e.kind() == ErrorKind::Cancelled ? "cancelled" : e.kind() == ErrorKind::Budget ? "budget" : "failed";
+    outcome = statusFor(e.kind());
     error = e.what();
     errorKind = e.kind();
   }
   for (const auto& t : scratch) db.exec("DROP TABLE IF EXISTS " + quoteIdent(t));
-  CallTally total = tallyCalls(db, runId);
-  result.calls = total.calls;
-  result.callsCached = total.cached;
-  result.costUsd = total.costUsd;
-  auto s = db.prepare("UPDATE runs SET status=?, error=?, ended_at=?, cost_usd=? WHERE id=?");
-  s.bind(1, outcome);
-  if (error.empty())
-    s.bind(2, nullptr);
-  else
-    s.bind(2, error);
-  s.bind(3, core::nowIsoUtc()).bind(4, total.costUsd).bind(5, runId);
-  s.run();
+  finishRunRecord(db, runId, outcome, error, result);
   if (!error.empty()) throw RunError(errorKind, error);
   result.estimate = est;
   return result;
@@ -532,37 +548,16 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
     return result;
   }
 
-  int64_t runId = 0;
-  {
-    auto s = db.prepare(
-        "INSERT INTO runs(flow_name, flow_path, flow_hash, flow_json, params_json, app_version, started_at, status, pid,"
-        " host, price_table_version) VALUES(?,?,?,?,?,?,?,'running',?,?,?)");
-    s.bind(1, flow.name).bind(2, options.flowPath).bind(3, flowHash).bind(4, flowJson);
-    nlohmann::json params = {{"overrides", overrides}};
-    if (budget) params["budget_usd"] = *budget;
-    s.bind(5, params.dump()).bind(6, LOOM_VERSION).bind(7, core::nowIsoUtc()).bind(8, static_cast<int64_t>(getpid()));
-    s.bind(9, hostName()).bind(10, priceTableVersion());
-    s.run();
-    runId = db.lastInsertId();
-  }
+  nlohmann::json runParams = {{"overrides", overrides}};
+  if (budget) runParams["budget_usd"] = *budget;
+  const int64_t runId = startRunRecord(db, flow, options, flowJson, flowHash, runParams);
   result.runId = runId;
   sqlite3_progress_handler(db.handle(), 10000, &progressHandler, &feedback);
   core::ThreadPool pool(options.threads);
 
   auto finishRun = [&](const std::string& status, const std::string& error) {
     sqlite3_progress_handler(db.handle(), 0, nullptr, nullptr);
-    CallTally t = tallyCalls(db, runId);
-    result.calls = t.calls;
-    result.callsCached = t.cached;
-    result.costUsd = t.costUsd;
-    auto s = db.prepare("UPDATE runs SET status=?, error=?, ended_at=?, rows_failed=?, cost_usd=? WHERE id=?");
-    s.bind(1, status);
-    if (error.empty())
-      s.bind(2, nullptr);
-    else
-      s.bind(2, error);
-    s.bind(3, core::nowIsoUtc()).bind(4, result.rowsFailed).bind(5, result.costUsd).bind(6, runId);
-    s.run();
+    finishRunRecord(db, runId, status, error, result);
   };
 
   try {
@@ -734,7 +729,7 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
       states[id] = std::move(state);
     }
   } catch (const RunError& e) {
-    std::string status = e.kind() == ErrorKind::Cancelled ? "cancelled" : e.kind() == ErrorKind::Budget ? "budget" : "failed";
+    std::string status = statusFor(e.kind());
     try {
       finishRun(status, e.what());
     } catch (...) {

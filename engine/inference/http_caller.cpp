@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <deque>
 #include <queue>
 #include <random>
@@ -65,7 +66,9 @@ struct State {
 HttpCaller::HttpCaller(const CallerOptions& options, core::Feedback& feedback, Spend* spend, std::string what)
     : m_options(options), m_feedback(feedback), m_spend(spend), m_what(std::move(what)),
       m_limiter(options.rpm, options.tpm) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  // libcurl's global setup is not thread-safe: once per process, before the first handle.
+  static std::once_flag curlReady;
+  std::call_once(curlReady, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   m_multi = curl_multi_init();
   curl_multi_setopt(m_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   curl_multi_setopt(m_multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(std::max(1, m_options.concurrency)));

@@ -91,7 +91,6 @@ Endpoint embedEndpoint(const std::string& baseUrl, const std::string& azureApiVe
 
 std::string chatBody(const ChatRequest& r) {
   json body = {{"model", r.model}};
-  const std::string& system = r.system;
   if (r.provider == Provider::OpenAI) {
     json content;
     if (r.images.empty()) {
@@ -103,7 +102,7 @@ std::string chatBody(const ChatRequest& r) {
                            {"image_url", {{"url", "data:" + img.mime + ";base64," + base64(img.bytes)}}}});
     }
     json messages = json::array();
-    if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+    if (!r.system.empty()) messages.push_back({{"role", "system"}, {"content", r.system}});
     messages.push_back({{"role", "user"}, {"content", content}});
     body["messages"] = messages;
     body["max_tokens"] = r.maxTokens;
@@ -117,7 +116,7 @@ std::string chatBody(const ChatRequest& r) {
                          {"source", {{"type", "base64"}, {"media_type", img.mime}, {"data", base64(img.bytes)}}}});
     content.push_back({{"type", "text"}, {"text", r.prompt}});
     body["max_tokens"] = r.maxTokens;
-    if (!system.empty()) body["system"] = system;
+    if (!r.system.empty()) body["system"] = r.system;
     body["messages"] = json::array({{{"role", "user"}, {"content", content}}});
     if (r.jsonSchema) {
       // Structured output on the Messages API: one tool whose input schema is the answer's, and the

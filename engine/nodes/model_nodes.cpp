@@ -398,7 +398,7 @@ class ChatNode : public NodeType {
       if (m_vision) {
         const std::string uri = text(row.values[static_cast<size_t>(iImage)]);
         if (uri.empty()) return fail(row, "no image: the column '" + out[static_cast<size_t>(iImage)].name + "' is empty");
-        auto image = loadImage(row, uri, iEtag, iSize, iMime, imageSize, limits);
+        auto image = loadImage(row, uri, iSize, iMime, imageSize, limits);
         if (!image.ok()) return fail(row, image.error().message);
         req.images.push_back(std::move(image).value());
         if (iEtag >= 0) etag = text(row.values[static_cast<size_t>(iEtag)]);
@@ -542,9 +542,8 @@ class ChatNode : public NodeType {
     return s.substr(a, b - a + 1);
   }
 
-  static core::Result<ImagePart> loadImage(const RowBuffer& row, const std::string& uri, int iEtag, int iSize,
+  static core::Result<ImagePart> loadImage(const RowBuffer& row, const std::string& uri, int iSize,
                                            int iMime, int imageSize, const media::MediaLimits& limits) {
-    (void)iEtag;
     auto backend = storage::storageFor(uri);
     if (!backend.ok()) return backend.error();
     int64_t size = -1;
