@@ -26,6 +26,9 @@ PACKAGES=(
   clang-14 libfuzzer-14-dev
   # benchmark peers
   hyperfine time libvips-tools libimage-exiftool-perl
+  # cloud storage: the official AWS CLI fills test buckets and is a benchmark peer with rclone;
+  # Node.js runs the S3 and Azure emulators (tests/support/node)
+  awscli rclone nodejs
 )
 
 missing=()
@@ -35,14 +38,28 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-  SUDO="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# The storage tests' protocol servers (s3rver, azurite), pinned by tests/support/node/package-lock.json
+# and installed beside it; nothing here runs as a service.
+NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/support/node"
+if ! command -v npm >/dev/null; then
+  # Debian's nodejs package ships without npm.
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+if [ ! -x "$NODE_DIR/node_modules/.bin/s3rver" ] || [ ! -x "$NODE_DIR/node_modules/.bin/azurite" ] ||
+   [ "$NODE_DIR/package-lock.json" -nt "$NODE_DIR/node_modules/.package-lock.json" ]; then
+  echo "install-deps: installing the storage test servers (npm ci in tests/support/node)" >&2
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "storage/backends.h"
 #include "storage/file_storage.h"
 #include "storage/uri.h"
 
@@ -97,10 +98,11 @@ Result<std::shared_ptr<Storage>> storageFor(std::string_view uri) {
     static const std::shared_ptr<Storage> fileStorage = std::make_shared<FileStorage>();
     return fileStorage;
   }
+  if (*scheme == "s3" || *scheme == "gs") return s3Storage(*scheme);
+  if (*scheme == "az") return azureStorage();
   return Error{ErrorKind::Unsupported, "no storage backend for " + sanitizeUtf8(*scheme) + ":// (in '" +
                                            sanitizeUtf8(uri) +
-                                           "'): only file:// is supported so far (copy the data to a local or "
-                                           "mounted folder)"};
+                                           "'): Loom reads file://, s3://, gs://, az://, http:// and https://"};
 }
 
 Result<std::string> normalizeUri(std::string_view userInput) {

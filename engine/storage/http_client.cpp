@@ -1,0 +1,383 @@
+#include "storage/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace loom::storage::http {
+
+using core::Error;
+using core::ErrorKind;
+using core::Result;
+
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// One easy handle per thread, reused so its connection cache (keep-alive) survives between
+// requests; cleaned up when the thread ends.
+struct ThreadHandle {
+  CURL* easy = nullptr;
+  ThreadHandle() {
+    static std::once_flag curlReady;
+    std::call_once(curlReady, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    easy = curl_easy_init();
+  }
+  ~ThreadHandle() {
+    if (easy) curl_easy_cleanup(easy);
+  }
+  ThreadHandle(const ThreadHandle&) = delete;
+  ThreadHandle& operator=(const ThreadHandle&) = delete;
+};
+
+struct Transfer {
+  const Request* request = nullptr;
+  Response* response = nullptr;
+  core::Feedback* feedback = nullptr;
+  bool tooLarge = false;
+  bool aborted = false;
+};
+
+size_t onBody(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  if (t->request->onBody) {
+    // Only a successful answer streams; error bodies are kept for their messages.
+    if (t->response->status >= 200 && t->response->status < 300) {
+      if (!t->request->onBody(std::string_view(data, n))) {
+        t->aborted = true;
+        return 0;
+      }
+      return n;
+    }
+  }
+  if (static_cast<int64_t>(t->response->body.size() + n) > t->request->maxBodyBytes) {
+    t->tooLarge = true;
+    return 0;
+  }
+  t->response->body.append(data, n);
+  return n;
+}
+
+size_t onHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  std::string_view line(data, n);
+  if (line.starts_with("HTTP/")) {
+    // A new response (after a redirect or a 100 Continue): its headers replace the earlier ones.
+    t->response->headers.clear();
+    const size_t sp = line.find(' ');
+    if (sp != std::string_view::npos) t->response->status = std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return n;
+  std::string name(trim(line.substr(0, colon)));
+  for (char& c : name) c = lower(c);
+  t->response->headers.emplace_back(std::move(name), std::string(trim(line.substr(colon + 1))));
+  return n;
+}
+
+int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  return (t->feedback && t->feedback->isCancelled()) ? 1 : 0;
+}
+
+// Seconds from a Retry-After header (delta-seconds form only; dates are rare on object stores).
+double retryAfterSeconds(const Response& r) {
+  const std::string v = r.header("retry-after");
+  if (v.empty()) return -1;
+  char* end = nullptr;
+  const double s = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || s < 0) return -1;
+  return std::min(s, 30.0);
+}
+
+// A transport error worth another try: the server or network may recover.
+bool isRetryableCurl(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// One attempt. Fills `response`; returns the curl code.
+CURLcode attempt(CURL* e, const Request& req, Response& response, core::Feedback* feedback, Transfer& t,
+                 std::string& errbuf) {
+  curl_easy_reset(e);
+  response = Response{};
+  t = Transfer{&req, &response, feedback};
+  char err[CURL_ERROR_SIZE] = {0};
+  curl_slist* headers = nullptr;
+  for (const auto& h : req.headers) headers = curl_slist_append(headers, h.c_str());
+  headers = curl_slist_append(headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
+  if (req.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (req.method == "GET") {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    if (req.method == "PUT" || req.method == "POST") {
+      // POSTFIELDS (not a read callback) so libcurl's SigV4 hashes the payload it signs.
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, req.body.data());
+    }
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  if (!req.awsSigV4.empty()) {
+    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req.awsSigV4.c_str());
+    curl_easy_setopt(e, CURLOPT_USERPWD, req.awsCredentials.c_str());
+  }
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req.followRedirects ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, req.maxRedirects);
+  // Credentials and custom auth headers are never sent on to another host after a redirect.
+  curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &onBody);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &onHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &onProgress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connectTimeoutSeconds * 1000));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeoutSeconds * 1000));
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "loom/" LOOM_VERSION);
+  const auto started = std::chrono::steady_clock::now();
+  const CURLcode code = curl_easy_perform(e);
+  response.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  long status = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  if (status) response.status = status;
+  char* effective = nullptr;
+  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective) response.effectiveUrl = effective;
+  curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &response.redirects);
+  curl_slist_free_all(headers);
+  // Unset what points into this frame before the handle is kept for the next request.
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
+  errbuf = err[0] ? err : curl_easy_strerror(code);
+  return code;
+}
+
+}  // namespace
+
+std::string Response::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (equalsIgnoreCase(k, name)) return v;
+  }
+  return {};
+}
+
+bool isRetryableStatus(long status) {
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+std::string urlForDisplay(std::string_view url) {
+  const size_t q = url.find_first_of("?#");
+  std::string out(q == std::string_view::npos ? url : url.substr(0, q));
+  // user:password@ in the authority never reaches a message either.
+  const size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const size_t hostStart = scheme + 3;
+    const size_t slash = out.find('/', hostStart);
+    const size_t at = out.rfind('@', slash == std::string::npos ? out.size() : slash);
+    if (at != std::string::npos && at >= hostStart) out.erase(hostStart, at + 1 - hostStart);
+  }
+  return out;
+}
+
+std::string percentEncode(std::string_view s, bool keepSlash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() + s.size() / 4);
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved || (keepSlash && c == '/')) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string xmlUnescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '&') {
+      out.push_back(s[i]);
+      continue;
+    }
+    const size_t semi = s.find(';', i);
+    if (semi == std::string_view::npos || semi - i > 12) {
+      out.push_back('&');
+      continue;
+    }
+    const std::string_view ent = s.substr(i + 1, semi - i - 1);
+    if (ent == "amp") out.push_back('&');
+    else if (ent == "lt") out.push_back('<');
+    else if (ent == "gt") out.push_back('>');
+    else if (ent == "quot") out.push_back('"');
+    else if (ent == "apos") out.push_back('\'');
+    else if (ent.size() > 1 && ent[0] == '#') {
+      const bool hex = ent[1] == 'x' || ent[1] == 'X';
+      const std::string digits(ent.substr(hex ? 2 : 1));
+      char* end = nullptr;
+      const unsigned long cp = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
+      if (digits.empty() || *end != '\0' || cp > 0x10FFFF) {
+        out.append(s.substr(i, semi - i + 1));
+      } else if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+      } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      } else {
+        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      }
+    } else {
+      out.append(s.substr(i, semi - i + 1));
+    }
+    i = semi;
+  }
+  return out;
+}
+
+void forEachElement(std::string_view xml, std::string_view tag, const std::function<void(std::string_view)>& fn) {
+  const std::string open = "<" + std::string(tag);
+  const std::string close = "</" + std::string(tag) + ">";
+  size_t pos = 0;
+  while (true) {
+    size_t start = xml.find(open, pos);
+    if (start == std::string_view::npos) return;
+    const size_t afterName = start + open.size();
+    if (afterName >= xml.size()) return;
+    const char next = xml[afterName];
+    if (next != '>' && next != ' ' && next != '/' && next != '\t' && next != '\n' && next != '\r') {
+      pos = afterName;  // a longer tag name that starts the same (<Key> vs <KeyCount>)
+      continue;
+    }
+    const size_t gt = xml.find('>', afterName);
+    if (gt == std::string_view::npos) return;
+    if (xml[gt - 1] == '/') {  // <Tag/>: empty
+      fn(std::string_view());
+      pos = gt + 1;
+      continue;
+    }
+    const size_t end = xml.find(close, gt + 1);
+    if (end == std::string_view::npos) return;
+    fn(xml.substr(gt + 1, end - gt - 1));
+    pos = end + close.size();
+  }
+}
+
+std::string firstElement(std::string_view xml, std::string_view tag) {
+  std::string out;
+  bool found = false;
+  forEachElement(xml, tag, [&](std::string_view text) {
+    if (!found) out = xmlUnescape(text);
+    found = true;
+  });
+  return out;
+}
+
+Result<Response> perform(const Request& request, const RetryPolicy& policy, core::Feedback* feedback) {
+  thread_local ThreadHandle handle;
+  if (!handle.easy) return Error{ErrorKind::Internal, "curl_easy_init failed"};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  const int maxAttempts = std::max(1, policy.maxAttempts);
+  Response response;
+  std::string lastError;
+  for (int n = 0; n < maxAttempts; ++n) {
+    if (feedback && feedback->isCancelled()) return Error{ErrorKind::Cancelled, "cancelled"};
+    Transfer t;
+    std::string err;
+    const CURLcode code = attempt(handle.easy, request, response, feedback, t, err);
+    response.attempts = n + 1;
+    if (code == CURLE_OK) {
+      const bool retry = isRetryableStatus(response.status) &&
+                         (policy.retryServerErrors || response.status == 408 || response.status == 429);
+      if (!retry || n + 1 == maxAttempts) return response;
+      double wait = retryAfterSeconds(response);
+      if (wait < 0) {
+        std::uniform_real_distribution<double> jitter(0, std::min(policy.maxDelay, policy.baseDelay * std::pow(2.0, n)));
+        wait = jitter(rng);
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+      continue;
+    }
+    if (t.aborted && feedback && feedback->isCancelled()) return Error{ErrorKind::Cancelled, "cancelled"};
+    if (code == CURLE_ABORTED_BY_CALLBACK) return Error{ErrorKind::Cancelled, "cancelled"};
+    if (t.tooLarge) {
+      return Error{ErrorKind::Io, urlForDisplay(request.url) + ": the answer is larger than " +
+                                      std::to_string(request.maxBodyBytes) + " bytes; refused"};
+    }
+    if (t.aborted) return Error{ErrorKind::Cancelled, urlForDisplay(request.url) + ": stopped by the reader"};
+    lastError = err;
+    if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM) {
+      return Error{ErrorKind::PermissionDenied,
+                   urlForDisplay(request.url) + ": the server's TLS certificate could not be verified (" + err +
+                       "); Loom never turns verification off — install the issuing CA into the system store"};
+    }
+    if (!isRetryableCurl(code) || n + 1 == maxAttempts) break;
+    // A streamed body may already have been handed on: the caller cannot take a second copy.
+    if (request.onBody && response.status >= 200 && response.status < 300) break;
+    std::uniform_real_distribution<double> jitter(0, std::min(policy.maxDelay, policy.baseDelay * std::pow(2.0, n)));
+    std::this_thread::sleep_for(std::chrono::duration<double>(jitter(rng)));
+  }
+  return Error{ErrorKind::Io, urlForDisplay(request.url) + ": no answer after " + std::to_string(response.attempts) +
+                                  " attempt(s): " + lastError};
+}
+
+}  // namespace loom::storage::http
