@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "catalog/catalog.h"
@@ -21,6 +24,7 @@
 #include "media/thumbnail.h"
 #include "nodes/registry.h"
 #include "storage/storage.h"
+#include "storage/uri.h"
 
 namespace {
 
@@ -281,8 +285,17 @@ int cmdExport(const Globals& g, const std::string& spec, const std::string& form
   auto cat = openCatalog(g, false);
   auto v = cat->resolveDataset(spec).orThrow();
   bool toStdout = outPath == "-";
+  // An object-store target (s3://, gs://, az://, …) is written to a local temporary file first and
+  // then uploaded as one object (multipart when large), so readers never see a partial export.
+  const bool remote = !toStdout && outPath.find("://") != std::string::npos && !outPath.starts_with("file://");
+  std::shared_ptr<storage::Storage> remoteStorage;
+  if (remote) remoteStorage = storage::storageFor(outPath).orThrow();
+  const std::string localPath =
+      !remote && outPath.starts_with("file://") ? storage::pathFromFileUri(outPath).value_or(outPath) : outPath;
   // Write beside the target and rename, so a killed export never leaves a half-written file behind.
-  std::string tmp = toStdout ? "" : outPath + ".part" + std::to_string(getpid());
+  std::string tmp = toStdout ? ""
+                    : remote ? (std::filesystem::temp_directory_path() / ("loom-export-" + std::to_string(getpid()))).string()
+                             : localPath + ".part" + std::to_string(getpid());
   std::FILE* out = toStdout ? stdout : std::fopen(tmp.c_str(), "wb");
   if (!out) throw RunError(ErrorKind::Io, "cannot write " + outPath + ": " + std::strerror(errno));
   int64_t n = 0;
@@ -307,9 +320,26 @@ int cmdExport(const Globals& g, const std::string& spec, const std::string& form
   if (!toStdout) {
     bool ok = std::fflush(out) == 0 && fsync(fileno(out)) == 0;
     ok = std::fclose(out) == 0 && ok;
-    if (!ok || std::rename(tmp.c_str(), outPath.c_str()) != 0) {
+    if (!ok || (!remote && std::rename(tmp.c_str(), localPath.c_str()) != 0)) {
       std::remove(tmp.c_str());
-      throw RunError(ErrorKind::Io, "cannot write " + outPath + " (is the disk full?)");
+      throw RunError(ErrorKind::Io, "cannot write " + (remote ? tmp : outPath) + " (is the disk full?)");
+    }
+    if (remote) {
+      const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+      struct stat st{};
+      if (fd < 0 || ::fstat(fd, &st) != 0) {
+        if (fd >= 0) ::close(fd);
+        std::remove(tmp.c_str());
+        throw RunError(ErrorKind::Io, "cannot read back " + tmp);
+      }
+      void* map = st.st_size > 0 ? ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
+      ::close(fd);
+      std::remove(tmp.c_str());  // the mapping keeps the bytes readable until it is unmapped
+      if (map == MAP_FAILED) throw RunError(ErrorKind::Io, "cannot map " + tmp);
+      const std::string_view bytes(static_cast<const char*>(map), static_cast<size_t>(st.st_size));
+      auto w = remoteStorage->write(outPath, bytes);
+      if (map) ::munmap(map, static_cast<size_t>(st.st_size));
+      w.orThrow();
     }
   }
   if (g.json && !toStdout)

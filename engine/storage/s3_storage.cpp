@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <ctime>
@@ -567,15 +568,52 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
                                                                             [](const Segment& s) { return s.isPrefix; })));
   const size_t window = std::max<size_t>(workers * 4, 8);
 
+  // How many prefixes are listed at once adapts to the server: start with one, double while each
+  // step brings at least 20% more objects per second, and settle on the best level. A distant
+  // server (S3 at 20-100 ms a page) climbs to the maximum; a local one that is busy with one
+  // request (an emulator on the same cores) stays low, where more requests only queue.
+  size_t active = 0;
+  size_t permits = 1;
+  bool settled = workers <= 1;
+  double previousRate = 0;
+  size_t bestPermits = 1;
+  int64_t windowObjects = 0;
+  int windowPages = 0;
+  auto windowStart = std::chrono::steady_clock::now();
+  auto measure = [&](size_t objects) {  // called with `mutex` held
+    if (settled) return;
+    windowObjects += static_cast<int64_t>(objects);
+    if (++windowPages < static_cast<int>(std::max<size_t>(4, 2 * permits))) return;
+    const auto now = std::chrono::steady_clock::now();
+    const double rate = static_cast<double>(windowObjects) / std::max(1e-6, std::chrono::duration<double>(now - windowStart).count());
+    if (rate > previousRate * 1.2 && permits < workers) {
+      bestPermits = permits;
+      previousRate = rate;
+      permits = std::min(workers, permits * 2);
+    } else {
+      if (rate > previousRate) bestPermits = permits;
+      permits = bestPermits;
+      settled = true;
+    }
+    windowObjects = 0;
+    windowPages = 0;
+    windowStart = now;
+    changed.notify_all();
+  };
+
   auto work = [&] {
     while (true) {
       size_t i;
       {
         std::unique_lock lock(mutex);
-        while (nextToList < segments.size() && !segments[nextToList].isPrefix) ++nextToList;
-        changed.wait(lock, [&] { return stop.load() || nextToList >= segments.size() || nextToList < emitting + window; });
+        changed.wait(lock, [&] {
+          while (nextToList < segments.size() && !segments[nextToList].isPrefix) ++nextToList;
+          return stop.load() || nextToList >= segments.size() ||
+                 (nextToList < emitting + window && active < permits);
+        });
         if (stop.load() || nextToList >= segments.size()) return;
         i = nextToList++;
+        ++active;
       }
       std::string token;
       do {
@@ -585,12 +623,14 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
           buffers[i].error = page.error().message;
           break;
         }
+        measure(page->objects.size());
         buffers[i].pages.push_back(std::move(page->objects));
         token = page->next;
         changed.notify_all();
       } while (!token.empty() && !stop.load() && !(feedback && feedback->isCancelled()));
       std::lock_guard lock(mutex);
       buffers[i].done = true;
+      --active;
       changed.notify_all();
     }
   };
