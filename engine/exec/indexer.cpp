@@ -35,7 +35,10 @@ class ObjectQueue {
   // Takes up to `max` items; false when the producer is done and nothing is left.
   bool take(std::vector<storage::ObjectInfo>& out, size_t max) {
     std::unique_lock lock(m_mutex);
-    m_notEmpty.wait(lock, [&] { return m_items.size() >= max || m_closed; });
+    // A full batch, or whatever arrived within a quarter second of the first object: a slow
+    // listing (a bucket across a network) reaches the catalog, and the person watching it, early.
+    m_notEmpty.wait(lock, [&] { return !m_items.empty() || m_closed; });
+    m_notEmpty.wait_for(lock, std::chrono::milliseconds(250), [&] { return m_items.size() >= max || m_closed; });
     while (!m_items.empty() && out.size() < max) {
       out.push_back(std::move(m_items.front()));
       m_items.pop_front();

@@ -12,6 +12,8 @@ It also plays the S3 behaviours an emulator lacks, on demand:
   --expired-key K        requests signed with access key K get 400 ExpiredToken
   --bucket-region B=R    bucket B lives in region R: requests signed for another region get
                          400 AuthorizationHeaderMalformed naming R, as S3 answers
+  --latency-ms N         every request waits N ms before it is forwarded: a distant server
+                         (benchmarks use it to stand for S3 across a network)
   POST /_loom/faults     {"status": 503, "code": "SlowDown", "count": n, "match": "substring"}:
                          the next n matching requests fail so (status 0: the connection is reset)
   GET  /_loom/stats      {"requests": n, "by_method": {...}, "lists": n, "gets": n,
@@ -33,6 +35,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -232,6 +235,8 @@ class Handler(BaseHTTPRequestHandler):
         problem = self._verify(body)
         if problem:
             return self._s3_error(*problem)
+        if st.args.latency_ms > 0:
+            time.sleep(st.args.latency_ms / 1000.0)
         conn = getattr(self.server.local, "conn", None)
         for attempt in range(2):
             if conn is None:
@@ -285,8 +290,10 @@ def main():
     p.add_argument("--bucket-region", action="append", default=[])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file", default="")
+    p.add_argument("--latency-ms", type=float, default=0)
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = State(args)
