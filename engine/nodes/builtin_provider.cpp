@@ -4,6 +4,7 @@ namespace loom::nodes {
 
 void BuiltinProvider::load(NodeRegistry& registry) const {
   addStorageNodes(registry);
+  addUrlNodes(registry);
   addMediaNodes(registry);
   addThumbnailNodes(registry);
   addTableNodes(registry);

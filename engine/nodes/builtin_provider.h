@@ -13,6 +13,7 @@ class BuiltinProvider : public NodeProvider {
 
 // Factories, one per file, used by BuiltinProvider::load().
 void addStorageNodes(NodeRegistry& registry);
+void addUrlNodes(NodeRegistry& registry);  // storage.urls
 void addMediaNodes(NodeRegistry& registry);
 void addThumbnailNodes(NodeRegistry& registry);
 void addTableNodes(NodeRegistry& registry);

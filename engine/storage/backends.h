@@ -12,6 +12,9 @@ namespace loom::storage {
 // API with HMAC keys); see s3_storage.h.
 std::shared_ptr<Storage> s3Storage(std::string_view scheme);
 
+// http:// and https:// (any web server or CDN; a URL is one object); see http_storage.h.
+std::shared_ptr<Storage> httpStorage();
+
 // az:// (Azure Blob Storage, Shared Key / SAS / anonymous); see azure_storage.h.
 std::shared_ptr<Storage> azureStorage();
 

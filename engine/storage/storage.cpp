@@ -99,6 +99,7 @@ Result<std::shared_ptr<Storage>> storageFor(std::string_view uri) {
     return fileStorage;
   }
   if (*scheme == "s3" || *scheme == "gs") return s3Storage(*scheme);
+  if (*scheme == "http" || *scheme == "https") return httpStorage();
   if (*scheme == "az") return azureStorage();
   return Error{ErrorKind::Unsupported, "no storage backend for " + sanitizeUtf8(*scheme) + ":// (in '" +
                                            sanitizeUtf8(uri) +
