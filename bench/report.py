@@ -19,6 +19,7 @@ TARGET_SAVE_SECONDS = 5.0   # a 1,000,000-row dataset saved in under 5 s
 TARGET_THUMBS_VS_VIPS = 1.0  # 256-px thumbnails of 4000x3000 JPEGs at ≥ 1.0× vipsthumbnail's rate
 TARGET_CALLS_RATIO = 0.95
 TARGET_MEDIA_VS_PEERS = 5.0  # metadata of mixed media at ≥ 5× exiftool and one-ffprobe-per-file
+TARGET_S3_VS_AWS = 2.0  # listing a 100,000-object bucket at ≥ 2× `aws s3 ls --recursive`
 
 
 def sh(cmd):
@@ -239,6 +240,14 @@ def main():
         w(f"| {mc['calls']:,} model calls at {mc['latency_ms']} ms latency, limit {mc['rpm_limit']:,.0f} requests/min: "
           f"throughput ≥ {TARGET_CALLS_RATIO} of the limit | {mc['ratio_of_limit']:.3f} ({mc['achieved_rpm']:,.0f} requests/min, "
           f"{mc['server_429']} refused by the server) | {'**yes**' if mc['ratio_of_limit'] >= TARGET_CALLS_RATIO else '**no**'} |")
+    s3_path = os.path.join(args.results, "s3_list.json")
+    s3 = json.load(open(s3_path)) if os.path.exists(s3_path) else None
+    if s3:
+        for setting, label in (("loopback", "on loopback"), ("distant", f"with {s3['latency_ms']:.0f} ms per request")):
+            r = s3[setting]["loom_vs_aws"]
+            w(f"| Listing a bucket of {s3['objects']:,} objects {label} at ≥ {TARGET_S3_VS_AWS:.0f}× `aws s3 ls --recursive` | "
+              f"{r:.2f}× ({s3[setting]['loom']['seconds']:.1f} vs {s3[setting]['aws']['seconds']:.1f} s) | "
+              f"{'**yes**' if r >= TARGET_S3_VS_AWS else '**no**'} |")
     w("")
 
     # ---- machine
@@ -421,6 +430,29 @@ def main():
           f"**{mc['loom_cpu_ms_per_call']:.2f} ms per call** |")
         w(f"| Loom peak RSS | {mc['loom_rss_mb']:.0f} MB |")
         w(f"| Test server CPU (Python) | {mc['server_cpu_seconds']:.2f} s |")
+        w("")
+
+    if s3:
+        w(f"## Listing a bucket: {s3['objects']:,} objects")
+        w("")
+        w(f"`bench/s3_list.sh`: a bucket of {s3['objects']:,} small objects in {s3['prefixes']} prefixes on s3rver "
+          "(the S3 emulator the tests use; the bucket is written straight into its data folder by "
+          "`bench/make_s3_bucket.py`, as uploading 100,000 objects through any client takes many minutes here). "
+          "Each tool lists it all: `loom-cli index --no-probe` (listing **and** writing every object to a fresh "
+          f"catalog), `aws s3 ls --recursive` ({s3.get('aws_version', 'AWS CLI')}), `rclone lsjson -R --files-only "
+          f"--no-mimetype --use-server-modtime` ({s3.get('rclone_version', 'rclone')}; without the two flags it sends a "
+          "HEAD per object). *Loopback*: straight to s3rver, whose own speed bounds everyone; *distant*: through the "
+          f"signature-checking proxy with {s3['latency_ms']:.0f} ms added to every request, standing for S3 across a "
+          f"network. Median of {s3['runs']} runs each; counts checked after every run."
+          + (f" Measured {s3['measured_at']} at commit {s3.get('commit') or '?'}." if s3.get("measured_at") else ""))
+        w("")
+        w("| Setting | Loom | AWS CLI | rclone | Loom vs AWS CLI | Loom vs rclone | Loom: first object in the catalog | Peak RSS Loom / AWS CLI / rclone |")
+        w("|---|---|---|---|---|---|---|---|")
+        for setting in ("loopback", "distant"):
+            x = s3[setting]
+            w(f"| {setting} | {x['loom']['seconds']:.2f} s | {x['aws']['seconds']:.2f} s | {x['rclone']['seconds']:.2f} s | "
+              f"**{x['loom_vs_aws']:.2f}×** | {x['loom_vs_rclone']:.2f}× | {x['loom_first_object_seconds']:.2f} s | "
+              f"{x['loom']['rss_mb']:.0f} / {x['aws']['rss_mb']:.0f} / {x['rclone']['rss_mb']:.0f} MB |")
         w("")
 
     # ---- what each benchmark measures

@@ -10,13 +10,16 @@
 #   g) metadata of 2,000 mixed media files: loom-cli index vs exiftool, and vs one ffprobe per file
 #   h) 10,000 model calls against the model-API test server (100 ms latency, 6,000 requests/min):
 #      throughput as a ratio of the limit, Loom's CPU per call (bench/model_calls.sh)
+#   i) listing a bucket of 100,000 objects on s3rver: loom-cli index vs `aws s3 ls --recursive` and
+#      `rclone lsjson -R`, on loopback and with 50 ms per request added (bench/s3_list.sh)
 # Results go to bench/work/results/ and docs/BENCHMARKS.md. Takes ~5–10 minutes on 2 cores.
 #
 # Environment: RUNS (fast benchmarks, default 10), SLOW_RUNS (probing and saves, default 3),
 # FOLDERS / PER_FOLDER (tree shape, default 1000 × 100), ROWS (dataset rows, default 1000000),
 # BUILD_DIR (default build-bench), SKIP_BUILD=1 to reuse the binaries as they are,
 # N_PHOTOS / N_MIXED (media fixtures, default 500 / 2000), SKIP_MEDIA=1 to leave out (f) and (g),
-# N_CALLS (default 10000), SKIP_MODELS=1 to leave out (h).
+# N_CALLS (default 10000), SKIP_MODELS=1 to leave out (h), N_OBJECTS (default 100000) / S3_RUNS
+# (default 3), SKIP_S3=1 to leave out (i).
 # Needs: cmake, ninja, a C++20 compiler, python3, find, file, sqlite3. Uses when present: hyperfine
 # (else bench/timeit.py), exiftool, ImageMagick `convert` (JPEG templates), /usr/bin/time.
 
@@ -252,6 +255,11 @@ loadmark end
 if [ "${SKIP_MODELS:-0}" != 1 ]; then
   say "h) ${N_CALLS:-10000} model calls against the test server: 100 ms latency, 6,000 requests/min limit"
   "$ROOT/bench/model_calls.sh" "$LOOM" "$RES" "$WORK" "${N_CALLS:-10000}" > /dev/null
+fi
+
+if [ "${SKIP_S3:-0}" != 1 ]; then
+  say "i) listing a bucket of ${N_OBJECTS:-100000} objects: loom-cli index vs aws s3 ls vs rclone lsjson, loopback and distant"
+  RUNS=${S3_RUNS:-3} "$ROOT/bench/s3_list.sh" "$LOOM" "$RES" "$WORK" "${N_OBJECTS:-100000}" > /dev/null
 fi
 
 say "report"
