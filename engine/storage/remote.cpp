@@ -218,6 +218,10 @@ Result<RemoteStorage::Known> RemoteStorage::versionOf(const std::string& uri) {
   }
   auto info = stat(uri);
   if (!info.ok()) return info.error();
+  if (info->size < 0) {
+    return Error{ErrorKind::Unsupported,
+                 uri + ": the server does not tell the object's size, which ranged reads need"};
+  }
   remember(info.value());
   return Known{info->etag, info->size};
 }

@@ -439,15 +439,19 @@ struct Page {
   std::vector<std::string> keys;       // decoded keys, parallel to objects
   std::vector<std::string> prefixes;   // common prefixes (with delimiter)
   std::string next;                    // continuation token; empty when this was the last page
+  std::string lastKey;                 // the page's last key, whether or not the glob kept it
+  int64_t rawCount = 0;                // keys and prefixes on the page, before the glob
 };
 
 // Query strings are built already in SigV4's canonical form (sorted names, strict encoding), so
 // the signature libcurl computes over them is the one S3 recomputes.
-std::string listQuery(const std::string& prefix, bool delimit, const std::string& token, int pageSize) {
+std::string listQuery(const std::string& prefix, bool delimit, const std::string& token, int pageSize,
+                      const std::string& startAfter) {
   std::string q;
   if (!token.empty()) q += "continuation-token=" + http::percentEncode(token, false) + "&";
   if (delimit) q += "delimiter=%2F&";
   q += "list-type=2&max-keys=" + std::to_string(pageSize) + "&prefix=" + http::percentEncode(prefix, false);
+  if (token.empty() && !startAfter.empty()) q += "&start-after=" + http::percentEncode(startAfter, false);
   return q;
 }
 
@@ -464,8 +468,10 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
   const std::string uriPrefix = m_settings.scheme + "://" + bucket + "/";
 
   // One page of `prefix` (delimited or not), parsed into objects that pass the glob.
-  auto fetchPage = [&](const std::string& prefix, bool delimit, const std::string& token) -> Result<Page> {
-    auto r = send("GET", bucket, "", listQuery(prefix, delimit, token, m_settings.pageSize), "", {}, "ListObjectsV2",
+  auto fetchPage = [&](const std::string& prefix, bool delimit, const std::string& token,
+                       const std::string& startAfter = {}) -> Result<Page> {
+    auto r = send("GET", bucket, "", listQuery(prefix, delimit, token, m_settings.pageSize, startAfter), "", {},
+                  "ListObjectsV2",
                   uriPrefix + percentEncodePath(prefix), feedback);
     if (!r.ok()) return r.error();
     if (r->response.status != 200) return describe(r.value(), "ListObjectsV2", uriPrefix + percentEncodePath(prefix));
@@ -473,6 +479,8 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
     const std::string& xml = r->response.body;
     http::forEachElement(xml, "Contents", [&](std::string_view c) {
       std::string key = http::firstElement(c, "Key");
+      ++page.rawCount;
+      if (!key.empty()) page.lastKey = key;
       if (key.empty() || (key.back() == '/' && http::firstElement(c, "Size") == "0")) return;  // folder marker
       if (key.size() < base.size()) return;
       if (!glob.matches(std::string_view(key).substr(base.size()))) return;
@@ -488,6 +496,7 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
     });
     http::forEachElement(xml, "CommonPrefixes", [&](std::string_view c) {
       page.prefixes.push_back(http::firstElement(c, "Prefix"));
+      ++page.rawCount;
     });
     if (http::firstElement(xml, "IsTruncated") == "true") {
       page.next = http::firstElement(xml, "NextContinuationToken");
@@ -513,27 +522,44 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
     std::string key;
     bool isPrefix = false;
     ObjectInfo object;
+    std::string startAfter;  // a prefix the first page already went into: list it from here
   };
   std::vector<Segment> segments;
   int64_t seen = 0;
-  {
-    std::string token;
-    do {
-      auto page = fetchPage(base, true, token);
-      if (!page.ok()) return page.error();
-      seen += static_cast<int64_t>(page->objects.size() + page->prefixes.size());
-      for (size_t i = 0; i < page->objects.size(); ++i) {
-        if (!options.recursive) {
-          if (!emit(std::move(page->objects[i]))) return {};
-        } else {
-          segments.push_back({page->keys[i], false, std::move(page->objects[i])});
-        }
+  bool discover = true;
+  std::string after;  // keys up to here were handed on from the first page
+  if (options.recursive) {
+    // One plain page first: its objects go out at once (a person sees rows after one round trip,
+    // however slow the server is at delimiter listings), and a listing that fits on it is done.
+    auto first = fetchPage(base, false, "");
+    if (!first.ok()) return first.error();
+    seen += first->rawCount;
+    for (auto& o : first->objects) {
+      if (!emit(std::move(o))) return {};
+    }
+    if (first->next.empty()) discover = false;
+    else after = first->lastKey;
+  }
+  std::string levelToken;
+  while (discover && !stopped) {
+    auto page = fetchPage(base, true, levelToken);
+    if (!page.ok()) return page.error();
+    seen += page->rawCount;
+    for (size_t i = 0; i < page->objects.size(); ++i) {
+      if (!options.recursive) {
+        if (!emit(std::move(page->objects[i]))) return {};
+      } else if (page->keys[i] > after) {
+        segments.push_back({page->keys[i], false, std::move(page->objects[i]), {}});
       }
-      if (options.recursive) {
-        for (auto& p : page->prefixes) segments.push_back({std::move(p), true, {}});
+    }
+    if (options.recursive) {
+      for (auto& p : page->prefixes) {
+        if (after.starts_with(p)) segments.push_back({std::move(p), true, {}, after});  // partly handed on
+        else if (p > after) segments.push_back({std::move(p), true, {}, {}});
       }
-      token = page->next;
-    } while (!token.empty() && !stopped);
+    }
+    levelToken = page->next;
+    if (levelToken.empty()) break;
   }
 
   // Nothing under "dir/": maybe "dir" is itself an object.
@@ -617,7 +643,7 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
       }
       std::string token;
       do {
-        auto page = fetchPage(segments[i].key, false, token);
+        auto page = fetchPage(segments[i].key, false, token, segments[i].startAfter);
         std::lock_guard lock(mutex);
         if (!page.ok()) {
           buffers[i].error = page.error().message;

@@ -154,8 +154,22 @@ TEST(S3Storage, PagesAreListedConcurrentlyAcrossPrefixesInKeyOrder) {
   std::vector<std::string> got;
   for (const auto& o : all) got.push_back(o.uri);
   EXPECT_EQ(got, expected);
-  // One delimiter page for the top level, then ceil(17/7) = 3 pages for each of the 5 prefixes.
-  EXPECT_EQ(server.stats()["lists"], 1 + 5 * 3);
+  // A plain first page (0.jpg and a/n100..a/n105), one delimiter page for the top level, the rest of
+  // a/ (11 keys: 2 pages), then ceil(17/7) = 3 pages for each of the other 4 prefixes.
+  EXPECT_EQ(server.stats()["lists"], 1 + 1 + 2 + 4 * 3);
+
+  // A listing that fits on one page takes one request.
+  server.reset();
+  EXPECT_EQ(listAll(*st, "s3://bucket/c").size(), 17u);  // 7 + 7 + 3: pages, but no prefixes below
+  ListOptions jpgs;
+  jpgs.glob = "*.jpg";
+  EXPECT_EQ(listAll(*st, "s3://bucket/c/", jpgs).size(), 17u);
+  S3Settings big = s;
+  big.pageSize = 1000;
+  auto one = makeStorage(big, tmp);
+  server.reset();
+  EXPECT_EQ(listAll(*one, "s3://bucket").size(), expected.size());
+  EXPECT_EQ(server.stats()["lists"], 1);
 
   // The sink can stop the listing early; no worker outlives the call.
   int seen = 0;

@@ -225,7 +225,7 @@ TEST(Uri, NormalizeUriAcceptsFileUrisAndPassesOtherSchemesThrough) {
   }
 }
 
-TEST(Uri, StorageForPicksTheFileBackendAndNamesUnsupportedSchemes) {
+TEST(Uri, StorageForPicksTheBackendBySchemeAndNamesUnsupportedSchemes) {
   auto file = ls::storageFor("file:///tmp");
   ASSERT_TRUE(file.ok());
   EXPECT_EQ((*file)->scheme(), "file");
@@ -233,11 +233,17 @@ TEST(Uri, StorageForPicksTheFileBackendAndNamesUnsupportedSchemes) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(file->get(), again->get());  // one shared, stateless backend
 
-  auto s3 = ls::storageFor("s3://bucket/key");
-  ASSERT_FALSE(s3.ok());
-  EXPECT_EQ(s3.error().kind, ErrorKind::Unsupported);
-  EXPECT_NE(s3.error().message.find("s3://"), std::string::npos) << s3.error().message;
-  EXPECT_NE(s3.error().message.find("only file://"), std::string::npos) << s3.error().message;
+  for (const char* uri : {"s3://bucket/key", "gs://bucket/key", "az://container/blob", "https://host/x.jpg",
+                          "http://host/x.jpg"}) {
+    auto backend = ls::storageFor(uri);
+    ASSERT_TRUE(backend.ok()) << uri;
+    EXPECT_EQ((*backend)->scheme() + ":" , std::string(uri).substr(0, (*backend)->scheme().size() + 1)) << uri;
+  }
+  auto ftp = ls::storageFor("ftp://host/file");
+  ASSERT_FALSE(ftp.ok());
+  EXPECT_EQ(ftp.error().kind, ErrorKind::Unsupported);
+  EXPECT_NE(ftp.error().message.find("ftp://"), std::string::npos) << ftp.error().message;
+  EXPECT_NE(ftp.error().message.find("s3://"), std::string::npos) << ftp.error().message;  // what is supported
 
   auto plain = ls::storageFor("/just/a/path");
   ASSERT_FALSE(plain.ok());
