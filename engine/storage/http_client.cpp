@@ -199,6 +199,18 @@ CURLcode attempt(CURL* e, const Request& req, Response& response, core::Feedback
   return code;
 }
 
+// Waits `seconds`, waking early when the feedback asks to stop.
+void pause(double seconds, core::Feedback* feedback) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point until =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < until) {
+    if (feedback && feedback->isCancelled()) return;
+    const Clock::duration left = until - Clock::now();
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), left));
+  }
+}
+
 }  // namespace
 
 std::string Response::header(std::string_view name) const {
@@ -354,7 +366,7 @@ Result<Response> perform(const Request& request, const RetryPolicy& policy, core
         std::uniform_real_distribution<double> jitter(0, std::min(policy.maxDelay, policy.baseDelay * std::pow(2.0, n)));
         wait = jitter(rng);
       }
-      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+      pause(wait, feedback);
       continue;
     }
     if (t.aborted && feedback && feedback->isCancelled()) return Error{ErrorKind::Cancelled, "cancelled"};
@@ -374,7 +386,7 @@ Result<Response> perform(const Request& request, const RetryPolicy& policy, core
     // A streamed body may already have been handed on: the caller cannot take a second copy.
     if (request.onBody && response.status >= 200 && response.status < 300) break;
     std::uniform_real_distribution<double> jitter(0, std::min(policy.maxDelay, policy.baseDelay * std::pow(2.0, n)));
-    std::this_thread::sleep_for(std::chrono::duration<double>(jitter(rng)));
+    pause(jitter(rng), feedback);
   }
   return Error{ErrorKind::Io, urlForDisplay(request.url) + ": no answer after " + std::to_string(response.attempts) +
                                   " attempt(s): " + lastError};

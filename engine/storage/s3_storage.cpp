@@ -469,10 +469,9 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
 
   // One page of `prefix` (delimited or not), parsed into objects that pass the glob.
   auto fetchPage = [&](const std::string& prefix, bool delimit, const std::string& token,
-                       const std::string& startAfter = {}) -> Result<Page> {
+                       const std::string& startAfter = {}, core::Feedback* via = nullptr) -> Result<Page> {
     auto r = send("GET", bucket, "", listQuery(prefix, delimit, token, m_settings.pageSize, startAfter), "", {},
-                  "ListObjectsV2",
-                  uriPrefix + percentEncodePath(prefix), feedback);
+                  "ListObjectsV2", uriPrefix + percentEncodePath(prefix), via ? via : feedback);
     if (!r.ok()) return r.error();
     if (r->response.status != 200) return describe(r.value(), "ListObjectsV2", uriPrefix + percentEncodePath(prefix));
     Page page;
@@ -528,17 +527,74 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
   int64_t seen = 0;
   bool discover = true;
   std::string after;  // keys up to here were handed on from the first page
+  std::string firstToken;
   if (options.recursive) {
     // One plain page first: its objects go out at once (a person sees rows after one round trip,
     // however slow the server is at delimiter listings), and a listing that fits on it is done.
     auto first = fetchPage(base, false, "");
     if (!first.ok()) return first.error();
+    firstToken = first->next;
     seen += first->rawCount;
     for (auto& o : first->objects) {
       if (!emit(std::move(o))) return {};
     }
-    if (first->next.empty()) discover = false;
-    else after = first->lastKey;
+    if (first->next.empty() && seen > 0) return {};
+    after = first->lastKey;
+    if (seen == 0) discover = false;  // nothing under the prefix: maybe it names one object (below)
+  }
+  if (options.recursive && seen > 0) {
+    // While the prefixes below are discovered (a delimiter listing, which some servers answer
+    // slowly: s3rver walks every key for it), the plain listing goes on page by page; the fan-out
+    // then starts from wherever it has got to. Should discovery fail, the plain listing just goes on.
+    std::vector<Page> level;
+    std::optional<Error> levelError;
+    std::atomic<bool> levelDone{false};
+    core::Feedback stopLevel;
+    std::thread levelThread([&] {
+      std::string tok;
+      do {
+        auto page = fetchPage(base, true, tok, {}, &stopLevel);
+        if (!page.ok()) {
+          levelError = page.error();
+          break;
+        }
+        tok = page->next;
+        level.push_back(std::move(page).value());
+      } while (!tok.empty() && !stopLevel.isCancelled());
+      levelDone = true;
+    });
+    std::string token = firstToken;
+    auto plainPage = [&]() -> Result<void> {
+      auto page = fetchPage(base, false, token);
+      if (!page.ok()) return page.error();
+      seen += page->rawCount;
+      for (auto& o : page->objects) {
+        if (!emit(std::move(o))) break;
+      }
+      after = page->lastKey;
+      token = page->next;
+      return {};
+    };
+    Result<void> plain;
+    while (!levelDone && !token.empty() && !stopped && plain.ok()) plain = plainPage();
+    if (token.empty() || stopped || !plain.ok()) stopLevel.cancel();
+    levelThread.join();
+    if (!plain.ok()) return plain.error();
+    if (token.empty() || stopped) return {};
+    if (levelError || stopLevel.isCancelled()) {
+      while (!token.empty() && !stopped && plain.ok()) plain = plainPage();
+      return plain;
+    }
+    for (auto& page : level) {
+      for (size_t i = 0; i < page.objects.size(); ++i) {
+        if (page.keys[i] > after) segments.push_back({page.keys[i], false, std::move(page.objects[i]), {}});
+      }
+      for (auto& p : page.prefixes) {
+        if (after.starts_with(p)) segments.push_back({std::move(p), true, {}, after});  // partly handed on
+        else if (p > after) segments.push_back({std::move(p), true, {}, {}});
+      }
+    }
+    discover = false;
   }
   std::string levelToken;
   while (discover && !stopped) {
