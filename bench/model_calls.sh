@@ -25,6 +25,7 @@ for i in range(int(sys.argv[2])):
 PY
 
 export LOOM_BENCH_KEY=bench-key
+export LOOM_TRUSTED_MODEL_HOSTS=127.0.0.1  # the test server may receive the key
 python3 "$ROOT/tests/support/model_api_server.py" --port 0 --latency-ms "$LATENCY_MS" --rpm "$RPM" --api-key bench-key \
   --port-file "$DIR/port" > /dev/null &
 server=$!

@@ -1,6 +1,9 @@
 #include "inference/providers.h"
 
+#include <curl/curl.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <regex>
 
@@ -255,6 +258,84 @@ std::string redactSecrets(std::string text, std::string_view secret) {
     for (size_t pos; (pos = text.find(secret)) != std::string::npos;) text.replace(pos, secret.size(), "[redacted]");
   static const std::regex kKeyLike(R"((sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9._\-]{8,}))");
   return std::regex_replace(text, kKeyLike, "[redacted]");
+}
+
+namespace {
+
+// Lower-cased host and port of a URL (port 0 when the URL names none), or nullopt when unparsable.
+std::optional<std::pair<std::string, long>> hostAndPort(const std::string& url) {
+  CURLU* u = curl_url();
+  if (!u) return std::nullopt;
+  std::optional<std::pair<std::string, long>> out;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+    char* host = nullptr;
+    char* port = nullptr;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+      std::string h(host);
+      std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      long n = 0;
+      if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port) n = std::strtol(port, nullptr, 10);
+      out = std::make_pair(h, n);
+    }
+    curl_free(host);
+    curl_free(port);
+  }
+  curl_url_cleanup(u);
+  return out;
+}
+
+}  // namespace
+
+bool keyMayBeSentTo(Provider p, const std::string& url, std::string* why) {
+  if (url.empty()) return true;
+  const auto hp = hostAndPort(url);
+  if (!hp) {
+    if (why) *why = "base_url '" + url.substr(0, url.find('?')) + "' is not a URL";
+    return false;
+  }
+  const auto& [host, port] = *hp;
+  const auto own = hostAndPort(defaultBaseUrl(p));
+  if (own && own->first == host && (port == 0 || port == 443) && url.rfind("https://", 0) == 0) return true;
+  const char* list = std::getenv("LOOM_TRUSTED_MODEL_HOSTS");
+  std::string entries = list ? list : "";
+  size_t pos = 0;
+  while (pos <= entries.size()) {
+    size_t comma = entries.find(',', pos);
+    if (comma == std::string::npos) comma = entries.size();
+    std::string e = entries.substr(pos, comma - pos);
+    e.erase(0, e.find_first_not_of(" \t"));
+    e.erase(e.find_last_not_of(" \t") + 1);
+    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    pos = comma + 1;
+    if (e.empty()) continue;
+    long wantPort = 0;
+    if (const size_t colon = e.rfind(':'); colon != std::string::npos && e.find(']') == std::string::npos) {
+      wantPort = std::strtol(e.c_str() + colon + 1, nullptr, 10);
+      e.resize(colon);
+    }
+    const bool hostMatches = e.rfind("*.", 0) == 0
+                                 ? host.size() > e.size() - 1 && host.compare(host.size() - (e.size() - 1), e.size() - 1,
+                                                                              e, 1, std::string::npos) == 0
+                                 : host == e;
+    if (hostMatches && (wantPort == 0 || wantPort == port)) return true;
+  }
+  if (why) {
+    *why = "the key is not sent to " + host + (port ? ":" + std::to_string(port) : std::string()) +
+           ", which this flow names in base_url: flows are data and may come from anyone. If you trust that "
+           "server, add it to LOOM_TRUSTED_MODEL_HOSTS (e.g. LOOM_TRUSTED_MODEL_HOSTS=" + host + ")";
+  }
+  return false;
+}
+
+bool isModelKeyVariable(const std::string& name) {
+  static const char* const kStorage[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                                         "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN",
+                                         "AZURE_STORAGE_CONNECTION_STRING", "GS_ACCESS_KEY_ID",
+                                         "GS_SECRET_ACCESS_KEY"};
+  for (const char* k : kStorage) {
+    if (name == k) return false;
+  }
+  return !name.empty();
 }
 
 }  // namespace loom::inference

@@ -95,4 +95,14 @@ int64_t estimateImageTokens(int width, int height);
 // itself and strings shaped like API keys ("sk-…", "sk-ant-…", "Bearer …").
 std::string redactSecrets(std::string text, std::string_view secret = {});
 
+// Flow files are data a person may have been sent, so a key leaves this machine only for a host the
+// person trusts: the provider's own API host, or one listed in $LOOM_TRUSTED_MODEL_HOSTS (comma
+// separated; "host", "host:port" or "*.domain"). Empty `url`: the provider's own. On refusal,
+// `why` says which host and how to trust it.
+bool keyMayBeSentTo(Provider p, const std::string& url, std::string* why = nullptr);
+
+// Whether a flow's api_key_env may name this variable: not one of the storage credentials Loom
+// itself reads (AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_KEY, …), which must never go to a model API.
+bool isModelKeyVariable(const std::string& name);
+
 }  // namespace loom::inference

@@ -134,6 +134,7 @@ core::Result<void> checkOutputName(const std::string& name, const core::Schema& 
 struct CallSetup {
   Provider provider = Provider::OpenAI;
   std::string model, keyEnv, key;
+  std::string keyWithheld;  // why the key was not sent (an untrusted base_url), for 401 messages
   Endpoint endpoint;
   std::optional<Price> price;
   std::string priceVersion;
@@ -156,6 +157,11 @@ CallSetup resolveSetup(const Params& p, ExecContext& ctx, Provider provider, boo
   s.what = "node '" + ctx.nodeId() + "' (" + providerName(provider) + " " + s.model + ")";
   s.keyEnv = p.value("api_key_env", std::string());
   if (s.keyEnv.empty()) s.keyEnv = defaultKeyEnv(provider);
+  if (!isModelKeyVariable(s.keyEnv)) {
+    throw RunError(ErrorKind::InvalidFlow, s.what + ": api_key_env names " + s.keyEnv +
+                                               ", a storage credential, which never goes to a model API; keep the "
+                                               "model key in its own variable such as " + defaultKeyEnv(provider));
+  }
   const char* key = std::getenv(s.keyEnv.c_str());
   if (key && *key) {
     s.key = key;
@@ -164,6 +170,11 @@ CallSetup resolveSetup(const Params& p, ExecContext& ctx, Provider provider, boo
                                                 " is not set; set it to your " + providerName(provider) +
                                                 " API key, or name another variable in api_key_env");
   }  // a base_url server (Ollama, vLLM) may need no key
+  if (std::string why; !s.key.empty() && !keyMayBeSentTo(provider, baseUrl, &why)) {
+    ctx.feedback().warning(s.what + ": " + why);
+    s.key.clear();
+    s.keyWithheld = why;
+  }
   auto table = PriceTable::load();
   if (!table.ok()) throw RunError(ErrorKind::InvalidInput, table.error().message);
   s.price = table->find(providerName(provider), s.model);
@@ -193,7 +204,8 @@ std::string failureMessage(const CallSetup& s, const CallOutcome& o) {
            ": " + redactSecrets(o.transportError, s.key);
   std::string msg = s.what + ": HTTP " + std::to_string(o.status) + attempts + ": " +
                     redactSecrets(providerErrorMessage(o.body), s.key);
-  if (o.status == 401 || o.status == 403)
+  if ((o.status == 401 || o.status == 403) && !s.keyWithheld.empty()) msg += " (" + s.keyWithheld + ")";
+  else if (o.status == 401 || o.status == 403)
     msg += " (the key came from $" + s.keyEnv + "; check that it is valid for this " +
            (o.status == 403 ? "model and action)" : "provider)");
   if (o.status == 404) msg += " (check the model name and base_url)";

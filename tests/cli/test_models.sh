@@ -29,6 +29,7 @@ trap cleanup EXIT
 export LOOM_HOME="$tmp/home"
 export XDG_CONFIG_HOME="$tmp/config"
 export LOOM_TEST_KEY="loom-test-key-5b9e1d7c"
+export LOOM_TRUSTED_MODEL_HOSTS=127.0.0.1  # the test server may receive the key
 unset LOOM_PRICING
 
 passed=0

@@ -27,6 +27,7 @@ class ModelNodes : public ::testing::Test {
  protected:
   void SetUp() override {
     setenv("LOOM_TEST_KEY", kKey, 1);
+    setenv("LOOM_TRUSTED_MODEL_HOSTS", "127.0.0.1", 1);  // the test server's base_url may get the key
     unsetenv("LOOM_PRICING");
     setenv("XDG_CONFIG_HOME", dir.str().c_str(), 1);  // no user price file
     cat = catalog::Catalog::open((dir / "catalog.db").string()).orThrow();
@@ -384,6 +385,30 @@ TEST_F(ModelNodes, KeysStayOutOfFlowsLedgerAndErrors) {
                           "coalesce(response_json,'') LIKE '%0123456789abcdefghij%'",
                           "SELECT count(*) FROM runs WHERE flow_json LIKE '%0123456789abcdefghij%'"})
     EXPECT_EQ(scalar(sql), 0) << sql;
+  // A base_url the person has not trusted never receives the key: the server answers 401 and the
+  // row says why the key was withheld and how to trust the host.
+  setenv("LOOM_TEST_KEY", kKey, 1);
+  unsetenv("LOOM_TRUSTED_MODEL_HOSTS");
+  auto untrusted = run(flowWith(node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Hi {{name}} again"}}), "untrusted"));
+  EXPECT_EQ(untrusted.rowsFailed, 1);
+  const std::string withheld = str(rows("untrusted").at(0).at("error"));
+  EXPECT_NE(withheld.find("HTTP 401"), std::string::npos) << withheld;
+  EXPECT_NE(withheld.find("not sent to 127.0.0.1"), std::string::npos) << withheld;
+  EXPECT_NE(withheld.find("LOOM_TRUSTED_MODEL_HOSTS"), std::string::npos) << withheld;
+  setenv("LOOM_TRUSTED_MODEL_HOSTS", ("example.org, 127.0.0.1:" + std::to_string(server->port())).c_str(), 1);
+  auto trusted = run(flowWith(node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Hi {{name}}, trusted"}}), "trusted"));
+  EXPECT_EQ(trusted.rowsFailed, 0);
+  setenv("LOOM_TRUSTED_MODEL_HOSTS", "127.0.0.1", 1);
+  // A flow cannot point api_key_env at a storage credential.
+  json steal = node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Hi"}});
+  steal["params"]["api_key_env"] = "AWS_SECRET_ACCESS_KEY";
+  try {
+    run(flowWith(steal, "steal"));
+    FAIL() << "api_key_env naming a storage credential must be refused";
+  } catch (const core::RunError& e) {
+    EXPECT_EQ(e.kind(), core::ErrorKind::InvalidFlow);
+    EXPECT_NE(std::string(e.what()).find("storage credential"), std::string::npos) << e.what();
+  }
   // No key at all for the provider's own endpoint: the run stops and names the variable to set.
   unsetenv("OPENAI_API_KEY");
   json bare = {{"id", "m"}, {"type", "model.llm"}, {"params", {{"model", "gpt-4o-mini"}, {"prompt", "Hi"}}}};
