@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <random>
 #include <utility>
 #include <vector>
@@ -100,12 +99,6 @@ std::string md5Base64(std::string_view data) {
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
   return base64Encode(std::string_view(reinterpret_cast<const char*>(md), len));
-}
-
-std::string unquoted(std::string_view etag) {
-  etag = trim(etag);
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
-  return std::string(etag);
 }
 
 int64_t toInt(std::string_view s, int64_t fallback) {
@@ -263,7 +256,7 @@ struct Call {
 
 std::string requestPath(const AzureAccount& a, const Call& c) {
   std::string path = splitEndpoint(a.endpoint).second + "/" + c.container;
-  if (!c.blob.empty()) path += "/" + http::percentEncode(c.blob, true);
+  if (!c.blob.empty()) path += "/" + percentEncodePath(c.blob);
   return path;
 }
 
@@ -276,7 +269,7 @@ Result<http::Response> send(const AzureAccount& a, Call& c, const http::RetryPol
   char sep = '?';
   for (const auto& [k, v] : c.query) {
     url += sep;
-    url += http::percentEncode(k, false) + "=" + http::percentEncode(v, false);
+    url += percentEncode(k, false) + "=" + percentEncode(v, false);
     sep = '&';
   }
   if (a.auth == AzureAccount::Auth::Sas && !a.sas.empty()) {
@@ -292,7 +285,7 @@ Result<http::Response> send(const AzureAccount& a, Call& c, const http::RetryPol
   const auto now = std::chrono::system_clock::now();
   req.headers.push_back(
       "x-ms-date: " +
-      azure_detail::httpDate(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()));
+      http::httpDate(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()));
   const bool sendsBody = c.method == "PUT" || c.method == "POST";
   if (sendsBody) req.body = std::move(c.body);
   if (a.auth == AzureAccount::Auth::SharedKey) {
@@ -350,8 +343,8 @@ std::string permissionAdvice(const AzureAccount& a, const std::string& code, con
     case AzureAccount::Auth::Sas: {
       const std::string expiry = sasField(a.sas, "se");
       const std::string start = sasField(a.sas, "st");
-      const auto se = azure_detail::parseIsoTime(expiry);
-      const auto st = azure_detail::parseIsoTime(start);
+      const auto se = http::parseIsoTime(expiry);
+      const auto st = http::parseIsoTime(start);
       const int64_t now = nowSeconds();
       const std::string detail = http::firstElement(r.body, "AuthenticationErrorDetail");
       if ((se && *se <= now) || detail.find("Signature not valid in the specified time frame") != std::string::npos) {
@@ -454,9 +447,9 @@ std::optional<ObjectInfo> parseBlob(std::string_view xml, const std::string& con
   ObjectInfo info;
   info.uri = azure_detail::uriFor(container, name);
   info.name = lastSegment(name);
-  info.etag = unquoted(http::firstElement(xml, "Etag"));
+  info.etag = http::unquoteEtag(http::firstElement(xml, "Etag"));
   info.size = toInt(http::firstElement(xml, "Content-Length"), -1);
-  if (auto t = azure_detail::parseHttpDate(http::firstElement(xml, "Last-Modified"))) info.mtimeNs = *t * 1'000'000'000;
+  if (auto t = http::parseHttpDate(http::firstElement(xml, "Last-Modified"))) info.mtimeNs = *t * 1'000'000'000;
   return info;
 }
 
@@ -464,9 +457,9 @@ ObjectInfo infoFromHeaders(const http::Response& r, const std::string& container
   ObjectInfo info;
   info.uri = azure_detail::uriFor(container, blob);
   info.name = lastSegment(blob);
-  info.etag = unquoted(r.header("etag"));
+  info.etag = http::unquoteEtag(r.header("etag"));
   info.size = toInt(r.header("content-length"), -1);
-  if (auto t = azure_detail::parseHttpDate(r.header("last-modified"))) info.mtimeNs = *t * 1'000'000'000;
+  if (auto t = http::parseHttpDate(r.header("last-modified"))) info.mtimeNs = *t * 1'000'000'000;
   return info;
 }
 
@@ -641,115 +634,6 @@ std::string stringToSign(const std::string& method, const std::string& accountNa
   return s;
 }
 
-namespace {
-constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-std::optional<int64_t> fromFields(int year, int month, int day, int hour, int minute, int second) {
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 ||
-      minute > 59 || second < 0 || second > 60) {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return static_cast<int64_t>(timegm(&tm));
-}
-
-// Reads exactly `n` digits at s[pos].
-bool digits(std::string_view s, size_t& pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  pos += n;
-  return true;
-}
-}  // namespace
-
-// Formatted by hand: strftime's %a and %b follow the C locale, which a GUI may have changed.
-std::string httpDate(int64_t unixSeconds) {
-  const time_t t = static_cast<time_t>(unixSeconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday % 7], tm.tm_mday,
-                kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
-std::optional<int64_t> parseHttpDate(std::string_view text) {
-  text = trim(text);
-  const size_t comma = text.find(',');
-  if (comma != std::string_view::npos) text = trim(text.substr(comma + 1));
-  // "16 Jan 2024 10:00:00 GMT"
-  size_t pos = 0;
-  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
-  const size_t daySpace = text.find(' ');
-  if (daySpace == std::string_view::npos || daySpace == 0 || daySpace > 2) return std::nullopt;
-  if (!digits(text, pos, daySpace, day) || pos >= text.size() || text[pos++] != ' ') return std::nullopt;
-  if (pos + 4 > text.size()) return std::nullopt;
-  int month = 0;
-  for (int m = 0; m < 12; ++m) {
-    if (equalsIgnoreCase(text.substr(pos, 3), kMonths[m])) month = m + 1;
-  }
-  if (month == 0 || text[pos + 3] != ' ') return std::nullopt;
-  pos += 4;
-  if (!digits(text, pos, 4, year) || pos >= text.size() || text[pos++] != ' ') return std::nullopt;
-  if (!digits(text, pos, 2, hour) || pos >= text.size() || text[pos++] != ':') return std::nullopt;
-  if (!digits(text, pos, 2, minute) || pos >= text.size() || text[pos++] != ':') return std::nullopt;
-  if (!digits(text, pos, 2, second)) return std::nullopt;
-  return fromFields(year, month, day, hour, minute, second);
-}
-
-std::optional<int64_t> parseIsoTime(std::string_view text) {
-  text = trim(text);
-  size_t pos = 0;
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!digits(text, pos, 4, year) || pos >= text.size() || text[pos++] != '-') return std::nullopt;
-  if (!digits(text, pos, 2, month) || pos >= text.size() || text[pos++] != '-') return std::nullopt;
-  if (!digits(text, pos, 2, day)) return std::nullopt;
-  int64_t offset = 0;
-  if (pos < text.size()) {
-    if (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ') return std::nullopt;
-    ++pos;
-    if (!digits(text, pos, 2, hour) || pos >= text.size() || text[pos++] != ':') return std::nullopt;
-    if (!digits(text, pos, 2, minute)) return std::nullopt;
-    if (pos < text.size() && text[pos] == ':') {
-      ++pos;
-      if (!digits(text, pos, 2, second)) return std::nullopt;
-      if (pos < text.size() && text[pos] == '.') {
-        ++pos;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
-      }
-    }
-    if (pos < text.size()) {
-      const char z = text[pos];
-      if (z == 'Z' || z == 'z') {
-        ++pos;
-      } else if (z == '+' || z == '-') {
-        ++pos;
-        int oh = 0, om = 0;
-        if (!digits(text, pos, 2, oh)) return std::nullopt;
-        if (pos < text.size() && text[pos] == ':') ++pos;
-        if (!digits(text, pos, 2, om)) return std::nullopt;
-        offset = (z == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-      }
-    }
-    if (pos != text.size()) return std::nullopt;
-  }
-  auto t = fromFields(year, month, day, hour, minute, second);
-  if (!t) return std::nullopt;
-  return *t - offset;
-}
-
 }  // namespace azure_detail
 
 // ---- the backend ---------------------------------------------------------------------------------
@@ -897,7 +781,7 @@ Result<Fetched> AzureStorage::fetch(const std::string& uri, const std::string& e
     return f;
   }
   if (r->status != 206 && r->status != 200) return failure(*acct, *r, c, sanitizeUtf8(uri));
-  f.etag = unquoted(r->header("etag"));
+  f.etag = http::unquoteEtag(r->header("etag"));
   const std::string range = r->header("content-range");  // "bytes 0-99/1234"
   const size_t slash = range.rfind('/');
   if (slash != std::string::npos) f.totalSize = toInt(std::string_view(range).substr(slash + 1), -1);
@@ -981,7 +865,7 @@ Result<void> AzureStorage::write(const std::string& uri, std::string_view bytes)
   if (done->status != 201) return failure(*acct, *done, last, shownUri);
   ObjectInfo info;
   info.uri = azure_detail::uriFor(loc->container, loc->blob);
-  info.etag = unquoted(done->header("etag"));
+  info.etag = http::unquoteEtag(done->header("etag"));
   info.size = size;
   if (info.etag.empty()) {
     forget(info.uri);

@@ -105,11 +105,6 @@ std::string uriFor(const std::string& container, const std::string& blob);
 std::string stringToSign(const std::string& method, const std::string& accountName, const std::string& path,
                          const std::vector<std::pair<std::string, std::string>>& query,
                          const std::vector<std::string>& headers, int64_t contentLength);
-// "Tue, 16 Jan 2024 10:00:00 GMT" <-> Unix seconds; parse gives nullopt on malformed input.
-std::string httpDate(int64_t unixSeconds);
-std::optional<int64_t> parseHttpDate(std::string_view text);
-// ISO 8601 as SAS tokens carry it (2024-01-16, 2024-01-16T10:00Z, 2024-01-16T10:00:00.5Z).
-std::optional<int64_t> parseIsoTime(std::string_view text);
 }  // namespace azure_detail
 
 }  // namespace loom::storage

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <mutex>
 #include <random>
@@ -238,23 +241,143 @@ std::string urlForDisplay(std::string_view url) {
   return out;
 }
 
-std::string percentEncode(std::string_view s, bool keepSlash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() + s.size() / 4);
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                            c == '-' || c == '_' || c == '.' || c == '~';
-    if (unreserved || (keepSlash && c == '/')) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
+namespace {
+
+std::string_view wsTrim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+std::optional<int64_t> fromFields(int year, int month, int day, int hour, int minute, int second) {
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 ||
+      minute > 59 || second < 0 || second > 60) {
+    return std::nullopt;
   }
-  return out;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// Reads exactly `n` digits at s[pos].
+bool digits(std::string_view s, size_t& pos, size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  out = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + (c - '0');
+  }
+  pos += n;
+  return true;
+}
+}  // namespace
+
+// Formatted by hand: strftime's %a and %b follow the C locale, which a GUI may have changed.
+std::string httpDate(int64_t unixSeconds) {
+  const time_t t = static_cast<time_t>(unixSeconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday % 7], tm.tm_mday,
+                kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+namespace {
+// IMF-fixdate only.
+std::optional<int64_t> parseFixdate(std::string_view text) {
+  text = wsTrim(text);
+  const size_t comma = text.find(',');
+  if (comma != std::string_view::npos) text = wsTrim(text.substr(comma + 1));
+  // "16 Jan 2024 10:00:00 GMT"
+  size_t pos = 0;
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  const size_t daySpace = text.find(' ');
+  if (daySpace == std::string_view::npos || daySpace == 0 || daySpace > 2) return std::nullopt;
+  if (!digits(text, pos, daySpace, day) || pos >= text.size() || text[pos++] != ' ') return std::nullopt;
+  if (pos + 4 > text.size()) return std::nullopt;
+  int month = 0;
+  for (int m = 0; m < 12; ++m) {
+    if (equalsIgnoreCase(text.substr(pos, 3), kMonths[m])) month = m + 1;
+  }
+  if (month == 0 || text[pos + 3] != ' ') return std::nullopt;
+  pos += 4;
+  if (!digits(text, pos, 4, year) || pos >= text.size() || text[pos++] != ' ') return std::nullopt;
+  if (!digits(text, pos, 2, hour) || pos >= text.size() || text[pos++] != ':') return std::nullopt;
+  if (!digits(text, pos, 2, minute) || pos >= text.size() || text[pos++] != ':') return std::nullopt;
+  if (!digits(text, pos, 2, second)) return std::nullopt;
+  return fromFields(year, month, day, hour, minute, second);
+}
+}  // namespace
+
+std::optional<int64_t> parseHttpDate(std::string_view text) {
+  if (auto t = parseFixdate(text)) return t;
+  const std::string copy(wsTrim(text));
+  if (copy.empty()) return std::nullopt;
+  const time_t t = curl_getdate(copy.c_str(), nullptr);
+  if (t < 0) return std::nullopt;
+  return static_cast<int64_t>(t);
+}
+
+std::optional<int64_t> parseIsoTimeNs(std::string_view text) {
+  text = wsTrim(text);
+  size_t pos = 0;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!digits(text, pos, 4, year) || pos >= text.size() || text[pos++] != '-') return std::nullopt;
+  if (!digits(text, pos, 2, month) || pos >= text.size() || text[pos++] != '-') return std::nullopt;
+  if (!digits(text, pos, 2, day)) return std::nullopt;
+  int64_t offset = 0;
+  int64_t fraction = 0;  // nanoseconds
+  if (pos < text.size()) {
+    if (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ') return std::nullopt;
+    ++pos;
+    if (!digits(text, pos, 2, hour) || pos >= text.size() || text[pos++] != ':') return std::nullopt;
+    if (!digits(text, pos, 2, minute)) return std::nullopt;
+    if (pos < text.size() && text[pos] == ':') {
+      ++pos;
+      if (!digits(text, pos, 2, second)) return std::nullopt;
+      if (pos < text.size() && text[pos] == '.') {
+        ++pos;
+        int64_t scale = 100'000'000;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+          fraction += (text[pos++] - '0') * scale;
+          scale /= 10;
+        }
+      }
+    }
+    if (pos < text.size()) {
+      const char z = text[pos];
+      if (z == 'Z' || z == 'z') {
+        ++pos;
+      } else if (z == '+' || z == '-') {
+        ++pos;
+        int oh = 0, om = 0;
+        if (!digits(text, pos, 2, oh)) return std::nullopt;
+        if (pos < text.size() && text[pos] == ':') ++pos;
+        if (!digits(text, pos, 2, om)) return std::nullopt;
+        offset = (z == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+      }
+    }
+    if (pos != text.size()) return std::nullopt;
+  }
+  auto t = fromFields(year, month, day, hour, minute, second);
+  if (!t) return std::nullopt;
+  return (*t - offset) * 1'000'000'000 + fraction;
+}
+
+std::string unquoteEtag(std::string_view etag) {
+  etag = wsTrim(etag);
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  return std::string(etag);
 }
 
 std::string xmlUnescape(std::string_view s) {
@@ -375,7 +498,10 @@ Result<Response> perform(const Request& request, const RetryPolicy& policy, core
       return Error{ErrorKind::Io, urlForDisplay(request.url) + ": the answer is larger than " +
                                       std::to_string(request.maxBodyBytes) + " bytes; refused"};
     }
-    if (t.aborted) return Error{ErrorKind::Cancelled, urlForDisplay(request.url) + ": stopped by the reader"};
+    if (t.aborted) {
+      response.stopped = true;  // the reader has what it wanted
+      return response;
+    }
     lastError = err;
     if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM) {
       return Error{ErrorKind::PermissionDenied,

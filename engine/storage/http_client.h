@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,7 +35,8 @@ struct Request {
   double timeoutSeconds = 120;
   // Body bytes kept at most; a longer body fails the request (protects against endless answers).
   int64_t maxBodyBytes = int64_t{1} << 31;
-  // Called for each chunk of the body instead of storing it (when set); false aborts the transfer.
+  // Called for each chunk of a 2xx body instead of storing it (when set); false stops the transfer,
+  // which then comes back as a Response with `stopped` set (status and headers intact).
   std::function<bool(std::string_view)> onBody;
 };
 
@@ -47,6 +49,7 @@ struct Response {
   long redirects = 0;
   int attempts = 0;  // requests sent, retries included
   double seconds = 0;
+  bool stopped = false;  // Request::onBody stopped the transfer: the body was not read to its end
 
   // The value of the first header with this (case-insensitive) name, or "".
   std::string header(std::string_view name) const;
@@ -71,8 +74,23 @@ bool isRetryableStatus(long status);
 // "https://host/path?query" -> "https://host/path": safe to show (query strings can carry tokens).
 std::string urlForDisplay(std::string_view url);
 
-// RFC 3986 percent-encoding of every byte outside the unreserved set; '/' kept when keepSlash.
-std::string percentEncode(std::string_view s, bool keepSlash);
+// "Tue, 16 Jan 2024 10:00:00 GMT" (HTTP's IMF-fixdate) for Unix seconds, formatted by hand: the C
+// locale's day and month names may have been changed by a GUI.
+std::string httpDate(int64_t unixSeconds);
+// Unix seconds from an HTTP date (IMF-fixdate; the obsolete RFC 850 and asctime forms through
+// libcurl), or nullopt when it is not one.
+std::optional<int64_t> parseHttpDate(std::string_view text);
+// Nanoseconds since the epoch from ISO 8601 as object stores and SAS tokens write it
+// (2024-01-16, 2024-01-16T10:00Z, 2024-01-16T10:00:00.123Z, 2024-01-16T11:00:00+01:00), or nullopt.
+std::optional<int64_t> parseIsoTimeNs(std::string_view text);
+// The same in whole seconds (the fraction dropped).
+inline std::optional<int64_t> parseIsoTime(std::string_view text) {
+  const auto ns = parseIsoTimeNs(text);
+  if (!ns) return std::nullopt;
+  return *ns >= 0 ? *ns / 1'000'000'000 : -((-*ns + 999'999'999) / 1'000'000'000);
+}
+// An entity tag without surrounding whitespace and double quotes: "abc" -> abc.
+std::string unquoteEtag(std::string_view etag);
 
 // Decodes the five predefined XML entities and numeric character references; for the small,
 // flat XML documents object stores answer with.

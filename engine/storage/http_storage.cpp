@@ -251,9 +251,9 @@ std::string versionTag(const http::Response& r, int64_t size) {
   if (!etag.empty()) return etag;
   const std::string lm = r.header("last-modified");
   if (lm.empty() || size < 0) return {};
-  const time_t t = curl_getdate(lm.c_str(), nullptr);
-  if (t < 0) return {};
-  return "lm:" + std::to_string(static_cast<int64_t>(t)) + "-" + std::to_string(size);
+  const auto t = http::parseHttpDate(lm);
+  if (!t) return {};
+  return "lm:" + std::to_string(*t) + "-" + std::to_string(size);
 }
 
 // Fills size, etag, mtime and mime from a successful answer (HEAD, 200 or 206).
@@ -265,8 +265,7 @@ void describeObject(const http::Response& r, UrlCheck& c) {
   }
   c.info.etag = versionTag(r, c.info.size);
   if (const std::string lm = r.header("last-modified"); !lm.empty()) {
-    const time_t t = curl_getdate(lm.c_str(), nullptr);
-    if (t > 0) c.info.mtimeNs = static_cast<int64_t>(t) * 1'000'000'000;
+    if (const auto t = http::parseHttpDate(lm); t && *t > 0) c.info.mtimeNs = *t * 1'000'000'000;
   }
   std::string_view type = trimmed(r.header("content-type"));
   type = trimmed(type.substr(0, type.find(';')));
@@ -285,7 +284,6 @@ struct RangeSink {
   int64_t seen = 0;
   bool whole = false;     // more than `length` bytes came: the server sent the whole object
   bool complete = false;  // whole, and every byte asked for is in `window`: the transfer was stopped
-  bool overBudget = false;
 
   bool take(std::string_view chunk) {
     const int64_t pos = seen;
@@ -304,10 +302,7 @@ struct RangeSink {
       const int64_t to = std::min(seen, offset + length);
       if (to > from) window.append(chunk.substr(static_cast<size_t>(from - pos), static_cast<size_t>(to - from)));
     }
-    if (offset + length > budget) {
-      overBudget = true;
-      return false;
-    }
+    if (offset + length > budget) return false;  // beyond what may be streamed
     if (seen >= offset + length) {
       complete = true;
       return false;  // everything asked for is here; the rest of the object is not wanted
@@ -441,12 +436,12 @@ UrlCheck HttpStorage::check(const std::string& url, core::Feedback* feedback) {
   };
   auto ex2 = send(get, m_options, feedback);
   if (!ex2.ok()) {
-    if (tooBig && !(feedback && feedback->isCancelled())) {
-      // A 2xx answer with a body larger than the budget: the URL works; its size stays unknown.
-      c.status = 200;
-      return done();
-    }
     fail(ex2.error());
+    return done();
+  }
+  if (ex2->response.stopped && tooBig) {
+    // A 2xx answer with a body larger than the budget: the URL works; its size stays unknown.
+    c.status = 200;
     return done();
   }
   const http::Response& r = ex2->response;
@@ -531,18 +526,17 @@ Result<Fetched> HttpStorage::fetch(const std::string& uri, const std::string& et
   sink.budget = m_options.maxIgnoredRangeBytes;
   get.onBody = [&](std::string_view chunk) { return sink.take(chunk); };
   auto ex = send(get, m_options, nullptr);
-  if (!ex.ok()) {
+  if (!ex.ok()) return ex.error();
+  if (ex->response.stopped) {
     // Stopped on purpose: a server that ignores Range sent the bytes asked for and more was coming.
-    // Its headers are gone with the stopped transfer, so the version stays the one asked for.
+    // The version stays the one asked for.
     if (sink.complete) return Fetched{std::move(sink.window), etag, -1, false};
-    if (sink.overBudget) {
-      return Error{ErrorKind::Io, shown(uri) + ": the server ignores Range requests, so reading bytes " +
-                                      std::to_string(offset) + "-" + std::to_string(offset + length - 1) +
-                                      " would download more than " +
-                                      std::to_string(m_options.maxIgnoredRangeBytes >> 20) +
-                                      " MiB of the object; refused"};
-    }
-    return ex.error();
+    // The only other reason to stop: the bytes asked for lie beyond what may be streamed.
+    return Error{ErrorKind::Io, shown(uri) + ": the server ignores Range requests, so reading bytes " +
+                                    std::to_string(offset) + "-" + std::to_string(offset + length - 1) +
+                                    " would download more than " +
+                                    std::to_string(m_options.maxIgnoredRangeBytes >> 20) +
+                                    " MiB of the object; refused"};
   }
   const http::Response& r = ex->response;
   if (r.status == 412 || r.status == 416) return Fetched{{}, {}, -1, true};

@@ -1,13 +1,10 @@
 #include "storage/s3_storage.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
-#include <ctime>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -87,39 +84,6 @@ bool dnsCompatible(std::string_view bucket) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
   }
   return bucket.front() != '-' && bucket.back() != '-';
-}
-
-// "2026-11-25T10:00:00.123Z" -> ns since the epoch (0 when unparsable).
-int64_t parseIso8601(std::string_view s) {
-  std::tm tm{};
-  int ms = 0;
-  const std::string str(s);
-  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec) != 6) {
-    return 0;
-  }
-  const size_t dot = str.find('.');
-  if (dot != std::string::npos) {
-    int digits = 0;
-    for (size_t i = dot + 1; i < str.size() && digits < 3 && str[i] >= '0' && str[i] <= '9'; ++i, ++digits) {
-      ms = ms * 10 + (str[i] - '0');
-    }
-    while (digits++ < 3) ms *= 10;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<int64_t>(timegm(&tm)) * 1'000'000'000 + int64_t{ms} * 1'000'000;
-}
-
-int64_t parseHttpDate(const std::string& s) {
-  if (s.empty()) return 0;
-  const time_t t = curl_getdate(s.c_str(), nullptr);
-  return t > 0 ? static_cast<int64_t>(t) * 1'000'000'000 : 0;
-}
-
-std::string unquote(std::string s) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
-  return s;
 }
 
 std::string lastSegment(std::string_view key) {
@@ -231,10 +195,6 @@ struct S3Storage::Target {
   std::string encodedKey;  // as in URIs and request paths
 };
 
-struct S3Storage::Reply {
-  http::Response response;
-};
-
 S3Storage::S3Storage(S3Settings settings, std::string settingsProblem)
     : m_settings(std::move(settings)), m_problem(std::move(settingsProblem)) {
   // Two endpoints may both have a bucket of the same name: their objects are cached apart.
@@ -271,10 +231,10 @@ std::string S3Storage::regionFor(const std::string& bucket) const {
   return m_settings.region;
 }
 
-Result<S3Storage::Reply> S3Storage::send(const std::string& method, const std::string& bucket,
-                                         const std::string& encodedKey, const std::string& query, std::string body,
-                                         std::vector<std::string> headers, const std::string& action,
-                                         const std::string& shownUri, core::Feedback* feedback) {
+Result<http::Response> S3Storage::send(const std::string& method, const std::string& bucket,
+                                       const std::string& encodedKey, const std::string& query, std::string body,
+                                       std::vector<std::string> headers, const std::string& action,
+                                       const std::string& shownUri, core::Feedback* feedback) {
   const std::string payloadHash = core::sha256Hex(body);
   for (int round = 0; round < 2; ++round) {
     const std::string region = regionFor(bucket);
@@ -291,7 +251,7 @@ Result<S3Storage::Reply> S3Storage::send(const std::string& method, const std::s
     } else {
       base = pathStyle ? "https://s3." + region + ".amazonaws.com" : "https://" + bucket + ".s3." + region + ".amazonaws.com";
     }
-    req.url = base + (pathStyle ? "/" + http::percentEncode(bucket, false) : std::string()) + "/" + encodedKey;
+    req.url = base + (pathStyle ? "/" + percentEncode(bucket, false) : std::string()) + "/" + encodedKey;
     if (!query.empty()) req.url += "?" + query;
     req.headers = headers;
     // S3 requires the payload hash header; libcurl signs every x-amz-* header it is given.
@@ -316,13 +276,12 @@ Result<S3Storage::Reply> S3Storage::send(const std::string& method, const std::s
         continue;
       }
     }
-    return Reply{std::move(r).value()};
+    return std::move(r).value();
   }
   return Error{ErrorKind::Internal, "unreachable"};
 }
 
-core::Error S3Storage::describe(const Reply& reply, const std::string& action, const std::string& shownUri) const {
-  const auto& r = reply.response;
+core::Error S3Storage::describe(const http::Response& r, const std::string& action, const std::string& shownUri) const {
   const std::string code = http::firstElement(r.body, "Code");
   const std::string message = http::firstElement(r.body, "Message");
   const bool anonymous = m_settings.accessKey.empty();
@@ -384,15 +343,15 @@ Result<ObjectInfo> S3Storage::stat(const std::string& uri) {
   }
   auto r = send("HEAD", t->bucket, t->encodedKey, "", "", {}, "HEAD", uri);
   if (!r.ok()) return r.error();
-  const auto& resp = r->response;
+  const auto& resp = r.value();
   if (resp.status != 200) return describe(r.value(), "HEAD", uri);
   ObjectInfo info;
   info.uri = m_settings.scheme + "://" + t->bucket + "/" + t->encodedKey;
   info.name = sanitizeUtf8(lastSegment(t->key));
-  info.etag = unquote(resp.header("etag"));
+  info.etag = http::unquoteEtag(resp.header("etag"));
   const std::string len = resp.header("content-length");
   info.size = len.empty() ? -1 : std::strtoll(len.c_str(), nullptr, 10);
-  info.mtimeNs = parseHttpDate(resp.header("last-modified"));
+  info.mtimeNs = http::parseHttpDate(resp.header("last-modified")).value_or(0) * 1'000'000'000;
   remember(info);
   return info;
 }
@@ -404,7 +363,7 @@ Result<Fetched> S3Storage::fetch(const std::string& uri, const std::string& etag
   if (!etag.empty()) headers.push_back("If-Match: \"" + etag + "\"");
   auto r = send("GET", t->bucket, t->encodedKey, "", "", std::move(headers), "GET", uri);
   if (!r.ok()) return r.error();
-  auto& resp = r->response;
+  auto& resp = r.value();
   Fetched out;
   if (resp.status == 412) {
     out.changed = true;
@@ -412,7 +371,7 @@ Result<Fetched> S3Storage::fetch(const std::string& uri, const std::string& etag
   }
   if (resp.status == 416) return out;
   if (resp.status != 206 && resp.status != 200) return describe(r.value(), "GET", uri);
-  out.etag = unquote(resp.header("etag"));
+  out.etag = http::unquoteEtag(resp.header("etag"));
   if (!etag.empty() && !out.etag.empty() && out.etag != etag) {
     out.changed = true;  // a server that ignores If-Match
     return out;
@@ -448,10 +407,10 @@ struct Page {
 std::string listQuery(const std::string& prefix, bool delimit, const std::string& token, int pageSize,
                       const std::string& startAfter) {
   std::string q;
-  if (!token.empty()) q += "continuation-token=" + http::percentEncode(token, false) + "&";
+  if (!token.empty()) q += "continuation-token=" + percentEncode(token, false) + "&";
   if (delimit) q += "delimiter=%2F&";
-  q += "list-type=2&max-keys=" + std::to_string(pageSize) + "&prefix=" + http::percentEncode(prefix, false);
-  if (token.empty() && !startAfter.empty()) q += "&start-after=" + http::percentEncode(startAfter, false);
+  q += "list-type=2&max-keys=" + std::to_string(pageSize) + "&prefix=" + percentEncode(prefix, false);
+  if (token.empty() && !startAfter.empty()) q += "&start-after=" + percentEncode(startAfter, false);
   return q;
 }
 
@@ -473,9 +432,9 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
     auto r = send("GET", bucket, "", listQuery(prefix, delimit, token, m_settings.pageSize, startAfter), "", {},
                   "ListObjectsV2", uriPrefix + percentEncodePath(prefix), via ? via : feedback);
     if (!r.ok()) return r.error();
-    if (r->response.status != 200) return describe(r.value(), "ListObjectsV2", uriPrefix + percentEncodePath(prefix));
+    if (r->status != 200) return describe(r.value(), "ListObjectsV2", uriPrefix + percentEncodePath(prefix));
     Page page;
-    const std::string& xml = r->response.body;
+    const std::string& xml = r->body;
     http::forEachElement(xml, "Contents", [&](std::string_view c) {
       std::string key = http::firstElement(c, "Key");
       ++page.rawCount;
@@ -486,10 +445,10 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
       ObjectInfo o;
       o.uri = uriPrefix + percentEncodePath(key);
       o.name = sanitizeUtf8(lastSegment(key));
-      o.etag = unquote(http::firstElement(c, "ETag"));
+      o.etag = http::unquoteEtag(http::firstElement(c, "ETag"));
       const std::string size = http::firstElement(c, "Size");
       o.size = size.empty() ? -1 : std::strtoll(size.c_str(), nullptr, 10);
-      o.mtimeNs = parseIso8601(http::firstElement(c, "LastModified"));
+      o.mtimeNs = http::parseIsoTimeNs(http::firstElement(c, "LastModified")).value_or(0);
       page.objects.push_back(std::move(o));
       page.keys.push_back(std::move(key));
     });
@@ -788,16 +747,16 @@ Result<void> S3Storage::write(const std::string& uri, std::string_view bytes) {
   if (static_cast<int64_t>(bytes.size()) <= m_settings.multipartAbove) {
     auto r = send("PUT", t->bucket, t->encodedKey, "", std::string(bytes), type, "PUT", uri);
     if (!r.ok()) return r.error();
-    if (r->response.status != 200) return describe(r.value(), "PUT", uri);
+    if (r->status != 200) return describe(r.value(), "PUT", uri);
     forget(uri);
     return {};
   }
   auto created = send("POST", t->bucket, t->encodedKey, "uploads=", "", type, "CreateMultipartUpload", uri);
   if (!created.ok()) return created.error();
-  if (created->response.status != 200) return describe(created.value(), "CreateMultipartUpload", uri);
-  const std::string uploadId = http::firstElement(created->response.body, "UploadId");
+  if (created->status != 200) return describe(created.value(), "CreateMultipartUpload", uri);
+  const std::string uploadId = http::firstElement(created->body, "UploadId");
   if (uploadId.empty()) return Error{ErrorKind::Io, "CreateMultipartUpload " + uri + ": the answer has no UploadId"};
-  const std::string idQuery = "uploadId=" + http::percentEncode(uploadId, false);
+  const std::string idQuery = "uploadId=" + percentEncode(uploadId, false);
   auto abort = [&](core::Error e) -> Result<void> {
     (void)send("DELETE", t->bucket, t->encodedKey, idQuery, "", {}, "AbortMultipartUpload", uri);
     return e;
@@ -809,8 +768,8 @@ Result<void> S3Storage::write(const std::string& uri, std::string_view bytes) {
     auto r = send("PUT", t->bucket, t->encodedKey, "partNumber=" + std::to_string(part) + "&" + idQuery,
                   std::string(chunk), {}, "UploadPart", uri);
     if (!r.ok()) return abort(r.error());
-    if (r->response.status != 200) return abort(describe(r.value(), "UploadPart", uri));
-    complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + r->response.header("etag") +
+    if (r->status != 200) return abort(describe(r.value(), "UploadPart", uri));
+    complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + r->header("etag") +
                 "</ETag></Part>";
   }
   complete += "</CompleteMultipartUpload>";
@@ -818,7 +777,7 @@ Result<void> S3Storage::write(const std::string& uri, std::string_view bytes) {
                    "CompleteMultipartUpload", uri);
   if (!done.ok()) return abort(done.error());
   // S3 can answer 200 with an <Error> body when completion fails late.
-  if (done->response.status != 200 || done->response.body.find("<Error>") != std::string::npos) {
+  if (done->status != 200 || done->body.find("<Error>") != std::string::npos) {
     return abort(describe(done.value(), "CompleteMultipartUpload", uri));
   }
   forget(uri);

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "storage/http_client.h"
 #include "storage/remote.h"
 
 namespace loom::storage {
@@ -71,12 +72,12 @@ class S3Storage final : public RemoteStorage {
  private:
   struct Target;
   core::Result<Target> parse(const std::string& uri) const;
-  struct Reply;
-  core::Result<Reply> send(const std::string& method, const std::string& bucket, const std::string& encodedKey,
-                           const std::string& query, std::string body, std::vector<std::string> headers,
-                           const std::string& action, const std::string& shownUri, core::Feedback* feedback = nullptr);
+  core::Result<http::Response> send(const std::string& method, const std::string& bucket,
+                                    const std::string& encodedKey, const std::string& query, std::string body,
+                                    std::vector<std::string> headers, const std::string& action,
+                                    const std::string& shownUri, core::Feedback* feedback = nullptr);
   std::string regionFor(const std::string& bucket) const;
-  core::Error describe(const Reply& r, const std::string& action, const std::string& shownUri) const;
+  core::Error describe(const http::Response& r, const std::string& action, const std::string& shownUri) const;
 
   S3Settings m_settings;
   std::string m_problem;

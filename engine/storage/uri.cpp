@@ -68,12 +68,12 @@ size_t validSequenceLength(std::string_view s, size_t i) {
 
 }  // namespace
 
-std::string percentEncodePath(std::string_view path) {
+std::string percentEncode(std::string_view s, bool keepSlash) {
   std::string out;
-  out.reserve(path.size() + path.size() / 4);
-  for (char ch : path) {
+  out.reserve(s.size() + s.size() / 4);
+  for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
-    if (kKeep[c]) {
+    if (kKeep[c] && (keepSlash || ch != '/')) {
       out.push_back(ch);
     } else {
       out.push_back('%');
@@ -83,6 +83,8 @@ std::string percentEncodePath(std::string_view path) {
   }
   return out;
 }
+
+std::string percentEncodePath(std::string_view path) { return percentEncode(path, true); }
 
 std::optional<std::string> percentDecode(std::string_view s) {
   std::string out;

@@ -8,7 +8,10 @@
 
 namespace loom::storage {
 
-// Percent-encodes every byte except unreserved characters and '/'.
+// RFC 3986 percent-encoding of every byte outside the unreserved set; '/' is kept when keepSlash
+// (paths, object keys) and encoded otherwise (query values, single segments).
+std::string percentEncode(std::string_view s, bool keepSlash);
+// Percent-encodes every byte except unreserved characters and '/': percentEncode(path, true).
 std::string percentEncodePath(std::string_view path);
 // Decodes %XX sequences; nullopt on a malformed sequence.
 std::optional<std::string> percentDecode(std::string_view s);

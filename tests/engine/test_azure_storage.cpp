@@ -12,6 +12,7 @@
 
 #include "../support/azurite.h"
 #include "storage/azure_storage.h"
+#include "storage/http_client.h"
 #include "storage/storage.h"
 #include "test_support.h"
 
@@ -114,13 +115,13 @@ TEST(AzureConfig, UrisDatesAndSigning) {
   EXPECT_FALSE(azure_detail::parseUri("az://Media/x").ok());  // container names are lower case
   EXPECT_FALSE(azure_detail::parseUri("az:///x").ok());
 
-  EXPECT_EQ(azure_detail::httpDate(1705399200), "Tue, 16 Jan 2024 10:00:00 GMT");
-  EXPECT_EQ(azure_detail::parseHttpDate("Tue, 16 Jan 2024 10:00:00 GMT"), 1705399200);
-  EXPECT_EQ(azure_detail::parseIsoTime("2024-01-16T10:00:00Z"), 1705399200);
-  EXPECT_EQ(azure_detail::parseIsoTime("2024-01-16T10:00Z"), 1705399200);
-  EXPECT_EQ(azure_detail::parseIsoTime("2024-01-16T11:00:00.1234567+01:00"), 1705399200);
-  EXPECT_EQ(azure_detail::parseIsoTime("2024-01-16"), 1705363200);
-  EXPECT_FALSE(azure_detail::parseIsoTime("16/01/2024").has_value());
+  EXPECT_EQ(http::httpDate(1705399200), "Tue, 16 Jan 2024 10:00:00 GMT");
+  EXPECT_EQ(http::parseHttpDate("Tue, 16 Jan 2024 10:00:00 GMT"), 1705399200);
+  EXPECT_EQ(http::parseIsoTime("2024-01-16T10:00:00Z"), 1705399200);
+  EXPECT_EQ(http::parseIsoTime("2024-01-16T10:00Z"), 1705399200);
+  EXPECT_EQ(http::parseIsoTime("2024-01-16T11:00:00.1234567+01:00"), 1705399200);
+  EXPECT_EQ(http::parseIsoTime("2024-01-16"), 1705363200);
+  EXPECT_FALSE(http::parseIsoTime("16/01/2024").has_value());
 
   // The layout Azure documents for Shared Key: 12 standard lines, x-ms-* headers sorted, then the
   // resource with its query parameters lower-cased, sorted and decoded.
