@@ -10,29 +10,11 @@
 
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 LOOM_CLI" >&2
-  exit 2
-fi
-cli="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$cli" ]] || { echo "demo: $1 is not an executable" >&2; exit 2; }
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" demo "$@"
 flow="$repo/examples/demo.loomflow"
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/loom-test-demo.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
 assets="$tmp/assets"
 catalog="$tmp/catalog.db"
 export LOOM_HOME="$tmp/home"  # keep anything the CLI writes by default out of the user's data
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-finish() {
-  echo "demo: $passed passed, $failed failed"
-  exit $((failed == 0 ? 0 : 1))
-}
 
 # --- assets ----------------------------------------------------------------------------------
 mkdir "$assets"

@@ -11,37 +11,17 @@
 
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 LOOM_CLI" >&2
-  exit 2
-fi
-cli="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$cli" ]] || { echo "models: $1 is not an executable" >&2; exit 2; }
-here="$(cd "$(dirname "$0")" && pwd)"
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/loom-test-models.XXXXXX")"
-server_pid=""
-cleanup() {
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" models "$@"
 export LOOM_HOME="$tmp/home"
 export XDG_CONFIG_HOME="$tmp/config"
 export LOOM_TEST_KEY="loom-test-key-5b9e1d7c"
 export LOOM_TRUSTED_MODEL_HOSTS=127.0.0.1  # the test server may receive the key
 unset LOOM_PRICING
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-
 # The server answers after 150 ms, like a real API, so a run of 120 calls at concurrency 4 takes ~5 s.
-python3 "$here/../support/model_api_server.py" --port 0 --latency-ms 150 --api-key "$LOOM_TEST_KEY" \
+python3 "$repo/tests/support/model_api_server.py" --port 0 --latency-ms 150 --api-key "$LOOM_TEST_KEY" \
   --port-file "$tmp/port" > "$tmp/server.out" &
-server_pid=$!
+bg_pids+=($!)
 for _ in $(seq 100); do [[ -s "$tmp/port" ]] && break; sleep 0.05; done
 port="$(cat "$tmp/port")"
 stats() { curl -s "http://127.0.0.1:$port/_stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
@@ -128,5 +108,4 @@ check "cost prints tables by model, node, run and day" grep -q "by day" "$tmp/co
 leaks=$( (grep -rl "$LOOM_TEST_KEY" "$LOOM_HOME" "$tmp"/*.out "$tmp"/*.json "$tmp"/*.txt "$tmp"/*.err 2>/dev/null || true) | wc -l)
 check "the API key is in no catalog file or output" test "$leaks" = 0
 
-echo "models: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

@@ -12,25 +12,11 @@
 
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 LOOM_CLI" >&2
-  exit 2
-fi
-cli="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-s3rver="$root/tests/support/node/node_modules/.bin/s3rver"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" s3 "$@"
+s3rver="$repo/tests/support/node/node_modules/.bin/s3rver"
 for need in "$s3rver" /usr/bin/aws; do
   [[ -x "$need" ]] || { echo "s3: $need is missing: run scripts/install-deps.sh" >&2; exit 1; }
 done
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/loom-test-s3.XXXXXX")"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 export LOOM_HOME="$tmp/home"
 export LOOM_THUMBNAIL_CACHE="$tmp/thumbs"
 export LOOM_READ_CACHE_DIR="$tmp/readcache"
@@ -39,33 +25,15 @@ unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 KEY_ID="AKIALOOMTEST0000001"
 SECRET="loom-test-secret-9f8e7d6c5b4a"
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-finish() {
-  echo "s3: $passed passed, $failed failed"
-  exit $((failed == 0 ? 0 : 1))
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "s3: nothing listens on port $1" >&2
-  exit 1
-}
-
 # --- servers -----------------------------------------------------------------------------------
 up=$(free_port)
 NODE_OPTIONS=--openssl-legacy-provider node "$s3rver" --directory "$tmp/s3data" --address 127.0.0.1 --port "$up" \
   --configure-bucket media --configure-bucket exports --silent > "$tmp/s3rver.log" 2>&1 &
-pids+=($!)
+bg_pids+=($!)
 wait_port "$up"
-python3 "$root/tests/support/s3_sigv4_proxy.py" --upstream "http://127.0.0.1:$up" --access-key "$KEY_ID" \
+python3 "$repo/tests/support/s3_sigv4_proxy.py" --upstream "http://127.0.0.1:$up" --access-key "$KEY_ID" \
   --secret-key "$SECRET" --port 0 --port-file "$tmp/proxy.port" > /dev/null 2>&1 &
-pids+=($!)
+bg_pids+=($!)
 for _ in $(seq 1 200); do [[ -s "$tmp/proxy.port" ]] && break; sleep 0.05; done
 endpoint="http://127.0.0.1:$(cat "$tmp/proxy.port")"
 stats() { curl -s "$endpoint/_loom/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }

@@ -9,29 +9,13 @@
 
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 LOOM_CLI" >&2
-  exit 2
-fi
-cli="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$cli" ]] || { echo "thumbnail: $1 is not an executable" >&2; exit 2; }
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/loom-test-thumbnail.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" thumbnail "$@"
 export LOOM_HOME="$tmp/home"
 export LOOM_THUMBNAIL_CACHE="$tmp/cache"
 assets="$tmp/assets"
 out="$tmp/out"
 mkdir -p "$assets" "$out" "$tmp/bad"
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-finish() {
-  echo "thumbnail: $passed passed, $failed failed"
-  exit $((failed == 0 ? 0 : 1))
-}
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # --- fixtures ----------------------------------------------------------------------------------

@@ -13,34 +13,10 @@
 
 set -euo pipefail
 
-if [[ $# -lt 1 ]]; then
-  echo "usage: $0 LOOM_CLI" >&2
-  exit 2
-fi
-cli="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$cli" ]] || { echo "urls: $1 is not an executable" >&2; exit 2; }
-here="$(cd "$(dirname "$0")" && pwd)"
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/loom-test-urls.XXXXXX")"
-server_pid=""
-cleanup() {
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" urls "$@"
 export LOOM_HOME="$tmp/home"
 export LOOM_READ_CACHE_DIR="$tmp/readcache"
 export LOOM_THUMBNAIL_CACHE="$tmp/thumbcache"
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-finish() {
-  echo "urls: $passed passed, $failed failed"
-  exit $((failed == 0 ? 0 : 1))
-}
 
 # --- fixtures: 8 JPEGs of different sizes and 2 MP4s, copied under 150 + 10 names -----------------
 www="$tmp/www"
@@ -54,8 +30,8 @@ ffq -f lavfi -i testsrc2=size=256x144:rate=25 -f lavfi -i sine=frequency=440 -t 
 for n in $(seq 0 149); do cp "$tmp/src/p$((n % 8)).jpg" "$www/photos/$(printf 'p%03d' "$n").jpg"; done
 for n in $(seq 0 9); do cp "$tmp/src/c$((n % 2)).mp4" "$www/clips/c$n.mp4"; done
 
-python3 "$here/../support/http_fixture_server.py" --root "$www" --port 0 --port-file "$tmp/port" > "$tmp/server.out" &
-server_pid=$!
+python3 "$repo/tests/support/http_fixture_server.py" --root "$www" --port 0 --port-file "$tmp/port" > "$tmp/server.out" &
+bg_pids+=($!)
 for _ in $(seq 100); do [[ -s "$tmp/port" ]] && break; sleep 0.05; done
 port="$(cat "$tmp/port")"
 base="http://127.0.0.1:$port"

@@ -3,16 +3,12 @@
 // /status/<code>, /slow/<ms>/…, /redirect/<n>/…, /redirect-loop, /flaky/<k>/…, /nohead/…,
 // /norange/…, /nolength/…, /reset/…) on a free loopback port for one test, and stops it afterwards.
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "child_process.h"
 #include "storage/http_client.h"
 
 namespace loom::test {
@@ -20,35 +16,10 @@ namespace loom::test {
 class HttpFixtureServer {
  public:
   // `root`: the folder served. `extraArgs`: e.g. {"--put"} or {"--tls-cert", c, "--tls-key", k}.
-  explicit HttpFixtureServer(const std::string& root, std::vector<std::string> extraArgs = {}) {
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-    m_pid = fork();
-    if (m_pid == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      std::vector<std::string> args = {
-          "python3", std::string(LOOM_SOURCE_DIR) + "/tests/support/http_fixture_server.py", "--port", "0", "--root",
-          root};
-      args.insert(args.end(), extraArgs.begin(), extraArgs.end());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp("python3", argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    FILE* f = fdopen(out[0], "r");
-    char line[64] = {0};
-    if (!f || !std::fgets(line, sizeof line, f) || std::sscanf(line, "PORT %d", &m_port) != 1) {
-      if (f) std::fclose(f);
-      stop();
-      throw std::runtime_error("the HTTP fixture server did not start");
-    }
-    std::fclose(f);
+  explicit HttpFixtureServer(const std::string& root, std::vector<std::string> extraArgs = {})
+      : m_process(args(root, std::move(extraArgs))) {
+    m_port = m_process.readPort("the HTTP fixture server");
   }
-  ~HttpFixtureServer() { stop(); }
   HttpFixtureServer(const HttpFixtureServer&) = delete;
   HttpFixtureServer& operator=(const HttpFixtureServer&) = delete;
 
@@ -74,14 +45,13 @@ class HttpFixtureServer {
   }
 
  private:
-  void stop() {
-    if (m_pid > 0) {
-      kill(m_pid, SIGTERM);
-      waitpid(m_pid, nullptr, 0);
-      m_pid = -1;
-    }
+  static std::vector<std::string> args(const std::string& root, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"python3", std::string(LOOM_SOURCE_DIR) + "/tests/support/http_fixture_server.py",
+                                  "--port", "0", "--root", root};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
   }
-  pid_t m_pid = -1;
+  ChildProcess m_process;
   int m_port = 0;
 };
 

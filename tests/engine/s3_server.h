@@ -4,21 +4,20 @@
 // checks every request's AWS Signature V4 and injects S3 faults on demand. Clients talk to
 // endpoint(); the proxy's counters tell what they sent.
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "child_process.h"
 
 namespace loom::test {
 
@@ -50,20 +49,6 @@ inline bool portAnswers(int port) {
   return ok;
 }
 
-inline pid_t spawn(std::vector<std::string> args, const std::vector<std::string>& env = {}, int stdoutFd = -1) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (stdoutFd >= 0) dup2(stdoutFd, STDOUT_FILENO);
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 struct S3ServerOptions {
   std::vector<std::string> buckets = {"bucket"};
   std::vector<std::string> proxyArgs;  // e.g. {"--public-bucket", "open", "--expired-key", "OLDKEY"}
@@ -89,28 +74,18 @@ class S3Server {
       args.push_back("--configure-bucket");
       args.push_back(b);
     }
-    // s3rver on Node 20 fails continuation-token listings without the legacy OpenSSL provider.
-    const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    m_s3rver = spawn(args, {"NODE_OPTIONS=--openssl-legacy-provider"}, devnull);  // it greets on stdout
-    if (devnull >= 0) close(devnull);
+    // s3rver on Node 20 fails continuation-token listings without the legacy OpenSSL provider. It
+    // greets on stdout, which goes nowhere.
+    m_s3rver = std::make_unique<ChildProcess>(args, std::vector<std::string>{"NODE_OPTIONS=--openssl-legacy-provider"},
+                                              false);
     waitFor(upstream, "s3rver");
 
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
     std::vector<std::string> proxy = {"python3", std::string(LOOM_SOURCE_DIR) + "/tests/support/s3_sigv4_proxy.py",
                                       "--upstream", "http://127.0.0.1:" + std::to_string(upstream),
                                       "--access-key", kAccessKey, "--secret-key", kSecretKey, "--port", "0"};
     proxy.insert(proxy.end(), options.proxyArgs.begin(), options.proxyArgs.end());
-    m_proxy = spawn(proxy, {}, out[1]);
-    close(out[1]);
-    FILE* f = fdopen(out[0], "r");
-    char line[64] = {0};
-    if (!f || !std::fgets(line, sizeof line, f) || std::sscanf(line, "PORT %d", &m_port) != 1) {
-      if (f) std::fclose(f);
-      stop();
-      throw std::runtime_error("the S3 signature-checking proxy did not start");
-    }
-    std::fclose(f);
+    m_proxy = std::make_unique<ChildProcess>(proxy);
+    m_port = m_proxy->readPort("the S3 signature-checking proxy");
   }
   ~S3Server() { stop(); }
   S3Server(const S3Server&) = delete;
@@ -119,13 +94,13 @@ class S3Server {
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(m_port); }
 
   // {"requests", "by_method", "lists", "gets", "bytes_out", "signature_failures", "faults_served"}
-  nlohmann::json stats() const { return nlohmann::json::parse(curl("GET", "/_loom/stats", "")); }
-  void reset() const { curl("POST", "/_loom/reset", ""); }
+  nlohmann::json stats() const { return nlohmann::json::parse(fetchText("GET", endpoint() + "/_loom/stats")); }
+  void reset() const { fetchText("POST", endpoint() + "/_loom/reset"); }
   // The next `count` requests whose "METHOD /path?query" contains `match` fail with `status`
   // (0: the connection is reset without an answer) and S3 error `code`.
   void fault(int status, const std::string& code, int count, const std::string& match = "") const {
-    curl("POST", "/_loom/faults",
-         nlohmann::json{{"status", status}, {"code", code}, {"count", count}, {"match", match}}.dump());
+    fetchText("POST", endpoint() + "/_loom/faults",
+              nlohmann::json{{"status", status}, {"code", code}, {"count", count}, {"match", match}}.dump());
   }
 
  private:
@@ -140,32 +115,16 @@ class S3Server {
     }
     throw std::runtime_error(std::string(what) + " did not start listening within 15 s");
   }
-  std::string curl(const std::string& method, const std::string& path, const std::string& body) const {
-    std::string cmd = "curl -s --max-time 10 -X " + method + " http://127.0.0.1:" + std::to_string(m_port) + path;
-    if (!body.empty()) cmd += " -d '" + body + "'";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    if (p) pclose(p);
-    return out;
-  }
   void stop() {
-    for (pid_t* pid : {&m_proxy, &m_s3rver}) {
-      if (*pid > 0) {
-        kill(*pid, SIGTERM);
-        waitpid(*pid, nullptr, 0);
-        *pid = -1;
-      }
-    }
+    m_proxy.reset();
+    m_s3rver.reset();
     std::error_code ec;
     if (!m_dir.empty()) std::filesystem::remove_all(m_dir, ec);
   }
 
   std::filesystem::path m_dir;
-  pid_t m_s3rver = -1;
-  pid_t m_proxy = -1;
+  std::unique_ptr<ChildProcess> m_s3rver;
+  std::unique_ptr<ChildProcess> m_proxy;
   int m_port = 0;
 };
 
