@@ -479,6 +479,29 @@ bool validContainerName(std::string_view c) {
 
 // ---- public helpers ------------------------------------------------------------------------------
 
+Result<ListBlobsPage> parseListBlobsPage(std::string_view xml, const std::string& container) {
+  // A 200 from something that is not Azure (a captive portal, a proxy's HTML page) must not read as
+  // an empty container.
+  if (xml.find("<EnumerationResults") == std::string_view::npos) {
+    std::string start = sanitizeUtf8(xml.substr(0, 80));
+    std::replace(start.begin(), start.end(), '\n', ' ');
+    return Error{ErrorKind::Corrupt, "the answer is not a List Blobs result (" + std::to_string(xml.size()) +
+                                         " bytes" + (start.empty() ? std::string() : ", starting '" + start + "'") +
+                                         "); is the endpoint an Azure Blob service?"};
+  }
+  ListBlobsPage page;
+  http::forEachElement(xml, "Blob", [&](std::string_view blobXml) {
+    ListBlobsEntry entry;
+    auto info = parseBlob(blobXml, container, entry.name);
+    if (!info) return;
+    entry.object = std::move(*info);
+    page.blobs.push_back(std::move(entry));
+  });
+  http::forEachElement(xml, "BlobPrefix", [&](std::string_view p) { page.prefixes.push_back(http::firstElement(p, "Name")); });
+  page.nextMarker = http::firstElement(xml, "NextMarker");
+  return page;
+}
+
 std::string AzureAccount::describeCredential() const {
   switch (auth) {
     case Auth::SharedKey: return "Shared Key (" + source + ")";
@@ -678,28 +701,19 @@ Result<void> AzureStorage::list(const std::string& prefixUri, const ListOptions&
     if (!r.ok()) return r.error();
     if (r->status != 200) return failure(a, *r, c, shownUri);
 
-    std::vector<ObjectInfo> page;
-    std::vector<std::string> names;
-    http::forEachElement(r->body, "Blob", [&](std::string_view blobXml) {
-      std::string name;
-      auto info = parseBlob(blobXml, loc->container, name);
-      if (!info) return;
-      sawAny = true;
-      if (!isPlainObjectName(name) || name.size() <= prefix.size()) return;
-      if (!glob.matches(std::string_view(name).substr(prefix.size()))) return;
-      page.push_back(std::move(*info));
-    });
-    if (!options.recursive && !sawAny) {
-      http::forEachElement(r->body, "BlobPrefix", [&](std::string_view) { sawAny = true; });
-    }
-    for (ObjectInfo& info : page) {
-      remember(info);
-      if (!sink(std::move(info))) {
+    auto parsed = parseListBlobsPage(r->body, loc->container);
+    if (!parsed.ok()) return Error{parsed.error().kind, c.action + " on " + shownUri + ": " + parsed.error().message};
+    sawAny = sawAny || !parsed->blobs.empty() || (!options.recursive && !parsed->prefixes.empty());
+    for (ListBlobsEntry& blob : parsed->blobs) {
+      if (!isPlainObjectName(blob.name) || blob.name.size() <= prefix.size()) continue;
+      if (!glob.matches(std::string_view(blob.name).substr(prefix.size()))) continue;
+      remember(blob.object);
+      if (!sink(std::move(blob.object))) {
         stopped = true;
         break;
       }
     }
-    marker = http::firstElement(r->body, "NextMarker");
+    marker = std::move(parsed->nextMarker);
   } while (!marker.empty() && !stopped);
   if (stopped || sawAny || key.empty()) return {};
 

@@ -88,6 +88,20 @@ class AzureStorage final : public RemoteStorage {
   AzureOptions m_options;
 };
 
+// One List Blobs answer page (a 200 body), parsed. Pure, so the fuzz target (tests/fuzz) and the
+// tests reach exactly what list() uses.
+struct ListBlobsEntry {
+  std::string name;   // decoded blob name (Encoded="true" names are %-decoded)
+  ObjectInfo object;  // uri = az://<container>/<%-encoded name>
+};
+struct ListBlobsPage {
+  std::vector<ListBlobsEntry> blobs;  // <Blob> elements with a readable <Name>, in the answer's order
+  std::vector<std::string> prefixes;  // <BlobPrefix><Name> (with a delimiter listing)
+  std::string nextMarker;             // empty when this was the last page
+};
+// Error (Corrupt): a body that is not an EnumerationResults document; the caller adds which listing.
+core::Result<ListBlobsPage> parseListBlobsPage(std::string_view xml, const std::string& container);
+
 // The process-wide az:// backend, its account resolved from the environment on first use; what
 // storageFor() hands out.
 std::shared_ptr<Storage> azureStorage();

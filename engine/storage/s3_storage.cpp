@@ -390,6 +390,44 @@ Result<Fetched> S3Storage::fetch(const std::string& uri, const std::string& etag
   return out;
 }
 
+Result<ListObjectsV2Page> parseListObjectsV2Page(std::string_view xml, const std::string& uriPrefix) {
+  // A 200 from something that is not S3 (a captive portal, a proxy's HTML page) must not read as an
+  // empty bucket.
+  if (xml.find("<ListBucketResult") == std::string_view::npos) {
+    std::string start = sanitizeUtf8(xml.substr(0, 80));
+    std::replace(start.begin(), start.end(), '\n', ' ');
+    return Error{ErrorKind::Corrupt, "the answer is not a ListObjectsV2 result (" + std::to_string(xml.size()) +
+                                         " bytes" + (start.empty() ? std::string() : ", starting '" + start + "'") +
+                                         "); is the endpoint an S3-compatible server?"};
+  }
+  ListObjectsV2Page page;
+  http::forEachElement(xml, "Contents", [&](std::string_view c) {
+    ++page.rawCount;
+    ListObjectsV2Entry e;
+    e.key = http::firstElement(c, "Key");
+    if (e.key.empty()) return;
+    const std::string size = http::firstElement(c, "Size");
+    e.folderMarker = e.key.back() == '/' && size == "0";
+    e.object.uri = uriPrefix + percentEncodePath(e.key);
+    e.object.name = sanitizeUtf8(lastSegment(e.key));
+    e.object.etag = http::unquoteEtag(http::firstElement(c, "ETag"));
+    e.object.size = size.empty() ? -1 : std::strtoll(size.c_str(), nullptr, 10);
+    e.object.mtimeNs = http::parseIsoTimeNs(http::firstElement(c, "LastModified")).value_or(0);
+    page.entries.push_back(std::move(e));
+  });
+  http::forEachElement(xml, "CommonPrefixes", [&](std::string_view c) {
+    page.prefixes.push_back(http::firstElement(c, "Prefix"));
+    ++page.rawCount;
+  });
+  if (http::firstElement(xml, "IsTruncated") == "true") {
+    page.nextToken = http::firstElement(xml, "NextContinuationToken");
+    if (page.nextToken.empty()) {
+      return Error{ErrorKind::Corrupt, "the server said there is more but gave no continuation token"};
+    }
+  }
+  return page;
+}
+
 namespace {
 
 // One ListObjectsV2 page, parsed.
@@ -433,35 +471,21 @@ Result<void> S3Storage::list(const std::string& prefixUri, const ListOptions& op
                   "ListObjectsV2", uriPrefix + percentEncodePath(prefix), via ? via : feedback);
     if (!r.ok()) return r.error();
     if (r->status != 200) return describe(r.value(), "ListObjectsV2", uriPrefix + percentEncodePath(prefix));
+    auto parsed = parseListObjectsV2Page(r->body, uriPrefix);
+    if (!parsed.ok()) {
+      return Error{parsed.error().kind,
+                   "ListObjectsV2 " + uriPrefix + percentEncodePath(prefix) + ": " + parsed.error().message};
+    }
     Page page;
-    const std::string& xml = r->body;
-    http::forEachElement(xml, "Contents", [&](std::string_view c) {
-      std::string key = http::firstElement(c, "Key");
-      ++page.rawCount;
-      if (!key.empty()) page.lastKey = key;
-      if (key.empty() || (key.back() == '/' && http::firstElement(c, "Size") == "0")) return;  // folder marker
-      if (key.size() < base.size()) return;
-      if (!glob.matches(std::string_view(key).substr(base.size()))) return;
-      ObjectInfo o;
-      o.uri = uriPrefix + percentEncodePath(key);
-      o.name = sanitizeUtf8(lastSegment(key));
-      o.etag = http::unquoteEtag(http::firstElement(c, "ETag"));
-      const std::string size = http::firstElement(c, "Size");
-      o.size = size.empty() ? -1 : std::strtoll(size.c_str(), nullptr, 10);
-      o.mtimeNs = http::parseIsoTimeNs(http::firstElement(c, "LastModified")).value_or(0);
-      page.objects.push_back(std::move(o));
-      page.keys.push_back(std::move(key));
-    });
-    http::forEachElement(xml, "CommonPrefixes", [&](std::string_view c) {
-      page.prefixes.push_back(http::firstElement(c, "Prefix"));
-      ++page.rawCount;
-    });
-    if (http::firstElement(xml, "IsTruncated") == "true") {
-      page.next = http::firstElement(xml, "NextContinuationToken");
-      if (page.next.empty()) {
-        return Result<Page>(Error{ErrorKind::Io, "ListObjectsV2 " + uriPrefix + percentEncodePath(prefix) +
-                                                     ": the server said there is more but gave no continuation token"});
-      }
+    page.rawCount = parsed->rawCount;
+    page.prefixes = std::move(parsed->prefixes);
+    page.next = std::move(parsed->nextToken);
+    for (auto& e : parsed->entries) {
+      page.lastKey = e.key;
+      if (e.folderMarker || e.key.size() < base.size()) continue;
+      if (!glob.matches(std::string_view(e.key).substr(base.size()))) continue;
+      page.objects.push_back(std::move(e.object));
+      page.keys.push_back(std::move(e.key));
     }
     return page;
   };

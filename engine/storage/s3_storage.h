@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "storage/http_client.h"
 #include "storage/remote.h"
@@ -47,6 +48,24 @@ struct S3Settings {
 // problems (an unknown profile, a half-set key pair) are returned in `problem` for the first
 // request's error message, and the settings fall back to anonymous access.
 S3Settings resolveS3Settings(std::string_view scheme, std::string* problem = nullptr);
+
+// One ListObjectsV2 answer page (a 200 body), parsed. Pure, so the fuzz target (tests/fuzz) and the
+// tests reach exactly what list() uses.
+struct ListObjectsV2Entry {
+  std::string key;            // decoded key
+  bool folderMarker = false;  // a zero-byte key ending in '/' that some tools create: not an object
+  ObjectInfo object;          // uri = uriPrefix + the %-encoded key
+};
+struct ListObjectsV2Page {
+  std::vector<ListObjectsV2Entry> entries;  // <Contents> with a non-empty <Key>, in the answer's order
+  std::vector<std::string> prefixes;        // <CommonPrefixes><Prefix>, delimiter included
+  std::string nextToken;                    // continuation token; empty when this was the last page
+  int64_t rawCount = 0;                     // <Contents> and <CommonPrefixes> elements, empty keys included
+};
+// `uriPrefix` is "s3://bucket/" (or "gs://bucket/"). Errors (Corrupt): a body that is not a
+// ListBucketResult, or one that says there is more but gives no continuation token; the caller adds
+// which listing it was.
+core::Result<ListObjectsV2Page> parseListObjectsV2Page(std::string_view xml, const std::string& uriPrefix);
 
 class S3Storage final : public RemoteStorage {
  public:
