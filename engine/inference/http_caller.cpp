@@ -5,10 +5,12 @@
 #include <memory>
 #include <mutex>
 #include <deque>
+#include <map>
 #include <queue>
 #include <random>
 
 #include "core/result.h"
+#include "storage/net_guard.h"
 
 namespace loom::inference {
 
@@ -24,6 +26,7 @@ struct Transfer {
   std::string body;
   Headers responseHeaders;
   char errbuf[CURL_ERROR_SIZE] = {0};
+  storage::net::Guard guard;  // which addresses the model server may be at (loopback yes, private no)
   ~Transfer() {
     if (headers) curl_slist_free_all(headers);
     if (easy) curl_easy_cleanup(easy);
@@ -100,6 +103,28 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
     }
   } cleanup{m_multi, inflight};
 
+  // Behind a proxy the open-socket check sees only the proxy: the model server's own addresses are
+  // checked here, once per URL, and calls to a refused server end at once with the reason.
+  {
+    std::map<std::string, std::string> refusedUrls;
+    std::deque<size_t> allowed;
+    for (size_t i : ready) {
+      auto [it, fresh] = refusedUrls.try_emplace(calls[i].url);
+      if (fresh) it->second = storage::net::checkBeforeProxy(storage::net::Purpose::ModelServer, calls[i].url);
+      if (it->second.empty()) {
+        allowed.push_back(i);
+        continue;
+      }
+      CallOutcome out;
+      out.transportError = it->second;
+      out.attempts = 0;
+      ++finished;
+      double actual = done(i, out);
+      if (m_spend) m_spend->settle(0, actual);
+    }
+    ready = std::move(allowed);
+  }
+
   auto start = [&](size_t i) {
     auto t = std::make_unique<Transfer>();
     t->index = i;
@@ -126,6 +151,10 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.timeoutSeconds * 1000));
     curl_easy_setopt(e, CURLOPT_USERAGENT, "loom/" LOOM_VERSION);
+    t->guard.purpose = storage::net::Purpose::ModelServer;
+    t->guard.easy = e;
+    t->guard.url = calls[i].url;
+    storage::net::install(t->guard);
     auto& st = state[i];
     if (!st.started) {
       st.started = true;
@@ -188,7 +217,8 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
       auto ra = retryAfter(t->responseHeaders);
       if (ra && (status == 429 || status == 503 || status == 529)) m_limiter.pauseUntil(at + *ra);
       bool transport = code != CURLE_OK;
-      bool retry = (transport || retryableStatus(status)) && state[i].attempts < m_options.maxAttempts;
+      const bool refused = !t->guard.refused.empty();  // a disallowed address: asking again cannot help
+      bool retry = !refused && (transport || retryableStatus(status)) && state[i].attempts < m_options.maxAttempts;
       if (retry) {
         ++m_retries;
         double cap = std::min(30.0, m_options.retryBaseSeconds * std::pow(2.0, state[i].attempts - 1));
@@ -202,7 +232,7 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
       out.status = transport ? 0 : status;
       out.body = std::move(t->body);
       out.headers = std::move(t->responseHeaders);
-      if (transport) out.transportError = t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
+      if (transport) out.transportError = refused ? t->guard.refused : t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
       out.attempts = state[i].attempts;
       out.latencyMs = std::chrono::duration<double, std::milli>(at - state[i].firstSent).count();
       ++finished;

@@ -1,11 +1,12 @@
 #include "inference/providers.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstdlib>
+#include <cctype>
 #include <cmath>
-#include <regex>
+#include <limits>
+
+#include "storage/net_guard.h"
 
 namespace loom::inference {
 
@@ -45,9 +46,28 @@ std::string trimSlash(std::string s) {
 
 bool isAzure(const std::string& baseUrl) { return baseUrl.find(".openai.azure.com") != std::string::npos; }
 
+// A token count from an answer, or 0. Clamped to [0, 10^12]: a server is not trusted to send sane
+// numbers, and a negative count would make a call's cost negative (undoing spending against the
+// budget) while summing huge ones overflowed.
 int64_t intOr(const json& j, const char* key) {
+  constexpr int64_t kMaxTokens = 1'000'000'000'000;
   auto it = j.find(key);
-  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  if (it == j.end()) return 0;
+  if (it->is_number_unsigned()) return static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), kMaxTokens));
+  if (it->is_number_integer()) return std::clamp<int64_t>(it->get<int64_t>(), 0, kMaxTokens);
+  return 0;
+}
+
+// The error a provider (or a proxy in front of it) put in a 2xx body, or "".
+std::string errorInAnswer(const json& j) {
+  auto e = j.find("error");
+  if (e == j.end()) return {};
+  if (e->is_string()) return e->get<std::string>();
+  if (e->is_object()) {
+    auto m = e->find("message");
+    return m != e->end() && m->is_string() ? m->get<std::string>() : e->dump().substr(0, 200);
+  }
+  return {};
 }
 
 }  // namespace
@@ -144,6 +164,8 @@ core::Result<ChatAnswer> parseChatAnswer(Provider p, std::string_view body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return makeError(ErrorKind::Corrupt, "the answer is not JSON (" + std::to_string(body.size()) + " bytes)");
+  if (const std::string e = errorInAnswer(j); !e.empty())
+    return makeError(ErrorKind::Corrupt, "the answer is an error, not a completion: " + redactSecrets(e));
   ChatAnswer a;
   if (p == Provider::OpenAI) {
     auto choices = j.find("choices");
@@ -204,6 +226,8 @@ core::Result<EmbedAnswer> parseEmbedAnswer(std::string_view body, size_t expecte
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return makeError(ErrorKind::Corrupt, "the answer is not JSON (" + std::to_string(body.size()) + " bytes)");
+  if (const std::string e = errorInAnswer(j); !e.empty())
+    return makeError(ErrorKind::Corrupt, "the answer is an error, not embeddings: " + redactSecrets(e));
   auto data = j.find("data");
   if (data == j.end() || !data->is_array()) return makeError(ErrorKind::Corrupt, "the answer has no data list");
   EmbedAnswer a;
@@ -218,7 +242,11 @@ core::Result<EmbedAnswer> parseEmbedAnswer(std::string_view body, size_t expecte
     v.clear();
     for (const auto& x : item["embedding"]) {
       if (!x.is_number()) return makeError(ErrorKind::Corrupt, "an embedding holds a value that is not a number");
-      v.push_back(x.get<float>());
+      // Outside float's range the value would become infinity, and every distance to it NaN.
+      const double d = x.get<double>();
+      if (!(std::fabs(d) <= std::numeric_limits<float>::max()))
+        return makeError(ErrorKind::Corrupt, "an embedding holds " + x.dump() + ", too large for a 32-bit float");
+      v.push_back(static_cast<float>(d));
     }
     ++seen;
   }
@@ -254,73 +282,59 @@ int64_t estimateImageTokens(int width, int height) {
 }
 
 std::string redactSecrets(std::string text, std::string_view secret) {
-  if (secret.size() >= 4)
-    for (size_t pos; (pos = text.find(secret)) != std::string::npos;) text.replace(pos, secret.size(), "[redacted]");
-  static const std::regex kKeyLike(R"((sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9._\-]{8,}))");
-  return std::regex_replace(text, kKeyLike, "[redacted]");
-}
-
-namespace {
-
-// Lower-cased host and port of a URL (port 0 when the URL names none), or nullopt when unparsable.
-std::optional<std::pair<std::string, long>> hostAndPort(const std::string& url) {
-  CURLU* u = curl_url();
-  if (!u) return std::nullopt;
-  std::optional<std::pair<std::string, long>> out;
-  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
-    char* host = nullptr;
-    char* port = nullptr;
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
-      std::string h(host);
-      std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      long n = 0;
-      if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port) n = std::strtol(port, nullptr, 10);
-      out = std::make_pair(h, n);
-    }
-    curl_free(host);
-    curl_free(port);
+  static constexpr std::string_view kRedacted = "[redacted]";
+  if (secret.size() >= 4) {
+    // Search on after each replacement: a secret found inside "[redacted]" must not loop forever.
+    for (size_t pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + kRedacted.size()))
+      text.replace(pos, secret.size(), kRedacted);
   }
-  curl_url_cleanup(u);
+  // Hand-written rather than std::regex: libstdc++'s regex recurses once per character matched, so
+  // a long key-like run in an error body (any size a server sends) overflowed the stack.
+  // Key-like: "sk-" and 6+ of [A-Za-z0-9_*-], or "Bearer", whitespace and 8+ of [A-Za-z0-9._-].
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  auto run = [&](size_t from, auto&& allowed) {
+    while (from < text.size() && allowed(text[from])) ++from;
+    return from;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, 3, "sk-") == 0) {
+      const size_t end = run(i + 3, [&](char c) { return alnum(c) || c == '_' || c == '-' || c == '*'; });
+      if (end - (i + 3) >= 6) {
+        out += kRedacted;
+        i = end;
+        continue;
+      }
+    }
+    if (text.compare(i, 6, "Bearer") == 0) {
+      const size_t token = run(i + 6, [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+      const size_t end = run(token, [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+      if (token > i + 6 && end - token >= 8) {
+        out += kRedacted;
+        i = end;
+        continue;
+      }
+    }
+    out += text[i++];
+  }
   return out;
 }
 
-}  // namespace
-
 bool keyMayBeSentTo(Provider p, const std::string& url, std::string* why) {
   if (url.empty()) return true;
-  const auto hp = hostAndPort(url);
+  const auto hp = storage::net::urlHostPort(url);
   if (!hp) {
     if (why) *why = "base_url '" + url.substr(0, url.find('?')) + "' is not a URL";
     return false;
   }
   const auto& [host, port] = *hp;
-  const auto own = hostAndPort(defaultBaseUrl(p));
-  if (own && own->first == host && (port == 0 || port == 443) && url.rfind("https://", 0) == 0) return true;
+  const auto own = storage::net::urlHostPort(defaultBaseUrl(p));
+  if (own && own->first == host && port == 443 && url.rfind("https://", 0) == 0) return true;
   const char* list = std::getenv("LOOM_TRUSTED_MODEL_HOSTS");
-  std::string entries = list ? list : "";
-  size_t pos = 0;
-  while (pos <= entries.size()) {
-    size_t comma = entries.find(',', pos);
-    if (comma == std::string::npos) comma = entries.size();
-    std::string e = entries.substr(pos, comma - pos);
-    e.erase(0, e.find_first_not_of(" \t"));
-    e.erase(e.find_last_not_of(" \t") + 1);
-    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    pos = comma + 1;
-    if (e.empty()) continue;
-    long wantPort = 0;
-    if (const size_t colon = e.rfind(':'); colon != std::string::npos && e.find(']') == std::string::npos) {
-      wantPort = std::strtol(e.c_str() + colon + 1, nullptr, 10);
-      e.resize(colon);
-    }
-    const bool hostMatches = e.rfind("*.", 0) == 0
-                                 ? host.size() > e.size() - 1 && host.compare(host.size() - (e.size() - 1), e.size() - 1,
-                                                                              e, 1, std::string::npos) == 0
-                                 : host == e;
-    if (hostMatches && (wantPort == 0 || wantPort == port)) return true;
-  }
+  if (storage::net::HostList::parse(list ? list : "").matchesHost(host, port)) return true;
   if (why) {
-    *why = "the key is not sent to " + host + (port ? ":" + std::to_string(port) : std::string()) +
+    *why = "the key is not sent to " + host + ":" + std::to_string(port) +
            ", which this flow names in base_url: flows are data and may come from anyone. If you trust that "
            "server, add it to LOOM_TRUSTED_MODEL_HOSTS (e.g. LOOM_TRUSTED_MODEL_HOSTS=" + host + ")";
   }

@@ -279,6 +279,8 @@ Result<http::Response> send(const AzureAccount& a, Call& c, const http::RetryPol
 
   http::Request req;
   req.method = c.method;
+  // The endpoint comes from the person's configuration (environment, config files), never a flow.
+  req.purpose = net::Purpose::Configured;
   req.url = std::move(url);
   req.headers = c.headers;
   req.headers.push_back(std::string("x-ms-version: ") + kApiVersion);

@@ -139,8 +139,12 @@ bool isRetryableCurl(CURLcode code) {
 
 // One attempt. Fills `response`; returns the curl code.
 CURLcode attempt(CURL* e, const Request& req, Response& response, core::Feedback* feedback, Transfer& t,
-                 std::string& errbuf) {
+                 net::Guard& guard, std::string& errbuf) {
   curl_easy_reset(e);
+  guard.purpose = req.purpose;
+  guard.easy = e;
+  guard.url = req.url;
+  net::install(guard);
   response = Response{};
   t = Transfer{&req, &response, feedback};
   char err[CURL_ERROR_SIZE] = {0};
@@ -198,6 +202,8 @@ CURLcode attempt(CURL* e, const Request& req, Response& response, core::Feedback
   // Unset what points into this frame before the handle is kept for the next request.
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, nullptr);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, nullptr);
   errbuf = err[0] ? err : curl_easy_strerror(code);
   return code;
 }
@@ -474,11 +480,16 @@ Result<Response> perform(const Request& request, const RetryPolicy& policy, core
   const int maxAttempts = std::max(1, policy.maxAttempts);
   Response response;
   std::string lastError;
+  if (std::string why = net::checkBeforeProxy(request.purpose, request.url); !why.empty()) {
+    return Error{ErrorKind::PermissionDenied, urlForDisplay(request.url) + ": " + why};
+  }
   for (int n = 0; n < maxAttempts; ++n) {
     if (feedback && feedback->isCancelled()) return Error{ErrorKind::Cancelled, "cancelled"};
     Transfer t;
+    net::Guard guard;
     std::string err;
-    const CURLcode code = attempt(handle.easy, request, response, feedback, t, err);
+    const CURLcode code = attempt(handle.easy, request, response, feedback, t, guard, err);
+    if (!guard.refused.empty()) return Error{ErrorKind::PermissionDenied, urlForDisplay(request.url) + ": " + guard.refused};
     response.attempts = n + 1;
     if (code == CURLE_OK) {
       const bool retry = isRetryableStatus(response.status) &&

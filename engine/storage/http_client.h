@@ -17,6 +17,7 @@
 
 #include "core/feedback.h"
 #include "core/result.h"
+#include "storage/net_guard.h"
 
 namespace loom::storage::http {
 
@@ -31,6 +32,9 @@ struct Request {
   std::string awsCredentials;
   bool followRedirects = false;
   long maxRedirects = 5;
+  // Which addresses the URL may reach (storage/net_guard.h). URLs from flows and data reach public
+  // addresses only; backends whose endpoint comes from the person's configuration say Configured.
+  net::Purpose purpose = net::Purpose::UrlSource;
   double connectTimeoutSeconds = 15;
   double timeoutSeconds = 120;
   // Body bytes kept at most; a longer body fails the request (protects against endless answers).

@@ -240,6 +240,8 @@ Result<http::Response> S3Storage::send(const std::string& method, const std::str
     const std::string region = regionFor(bucket);
     http::Request req;
     req.method = method;
+    // The endpoint comes from the person's configuration (environment, config files), never a flow.
+    req.purpose = net::Purpose::Configured;
     const bool pathStyle = m_settings.pathStyle || (m_settings.endpoint.empty() && !dnsCompatible(bucket));
     std::string base;
     if (!m_settings.endpoint.empty()) {

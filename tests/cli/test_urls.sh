@@ -35,6 +35,8 @@ bg_pids+=($!)
 for _ in $(seq 100); do [[ -s "$tmp/port" ]] && break; sleep 0.05; done
 port="$(cat "$tmp/port")"
 base="http://127.0.0.1:$port"
+# The fixture server is on loopback, which URLs from data may reach only where the person allows it.
+export LOOM_ALLOW_PRIVATE_HOSTS="127.0.0.1:$port"
 
 # The list: id, url, expect (what the row must show), sizes for the good ones.
 python3 - "$base" "$tmp" <<'PY'
@@ -181,5 +183,58 @@ rc=0
 "$cli" index "$base/photos/nothing.jpg" > /dev/null 2> "$tmp/index404.err" || rc=$?
 check "index of a missing URL fails with a message naming it and the 404 (exit $rc)" \
   bash -c "test $rc -ne 0 && grep -q 'nothing.jpg' '$tmp/index404.err' && grep -q '404' '$tmp/index404.err'"
+
+# URLs from data reach public addresses only: the metadata service in every spelling, the private
+# network, loopback on a port the person did not allow, and a redirect from an allowed server to a
+# disallowed one are refused without a byte sent to them; the error says how to allow a host.
+stats() { curl -s "$base/_stats" > "$tmp/$1.stats"; }
+stats before
+{
+  echo url
+  echo "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+  echo "http://2852039166/latest/meta-data/"
+  echo "http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/"
+  echo "http://[::ffff:169.254.169.254]/latest/meta-data/"
+  echo "http://[fd00:ec2::254]/latest/meta-data/"
+  echo "http://10.0.0.1/internal"
+  echo "http://192.168.1.1/"
+  echo "http://127.0.0.1:1/"
+  echo "http://[::1]:$port/photos/p000.jpg"
+  echo "$base/redirect-to?url=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F"
+} > "$tmp/private.csv"
+printf '%s\n' '{"format": "loom.flow/1", "name": "private",' \
+  ' "nodes": [' \
+  "  {\"id\": \"src\", \"type\": \"storage.urls\", \"params\": {\"uri\": \"$tmp/private.csv\", \"timeout\": 5, \"retries\": 1}}," \
+  '  {"id": "out", "type": "dataset.save", "params": {"name": "private_urls"}}],' \
+  ' "edges": [{"from": "src", "to": "out"}]}' > "$tmp/private.loomflow"
+rc=0
+"$cli" run "$tmp/private.loomflow" > /dev/null 2> "$tmp/private.err" || rc=$?
+check "a list of private addresses runs, each URL an error row (exit $rc)" test "$rc" = 0
+"$cli" --json show private_urls --limit 100 > "$tmp/private.json" 2>/dev/null || true
+check "every private, loopback and link-local URL is refused and says how to allow it" \
+  python3 - "$tmp/private.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+bad = [r for r in rows if "refused to connect" not in (r.get("error") or "")
+       or "LOOM_ALLOW_PRIVATE_HOSTS" not in r["error"]]
+for r in bad:
+    print("     ", r.get("url"), r.get("status"), r.get("error"))
+meta = [r for r in rows if "169.254.169.254" in (r.get("error") or "")]
+if len(rows) != 10 or bad or len(meta) < 4:
+    print("      rows %d, not refused %d, naming 169.254.169.254 %d" % (len(rows), len(bad), len(meta)))
+    sys.exit(1)
+PY
+stats after
+check "the allowed server answered the redirect and was asked nothing else" python3 - "$tmp" <<'PY'
+import json, sys
+before, after = (json.load(open("%s/%s.stats" % (sys.argv[1], n)))["by_path"] for n in ("before", "after"))
+new = {p: after[p] - before.get(p, 0) for p in after if after[p] != before.get(p, 0) and p != "/_stats"}
+print("      requests since the list started:", new)
+sys.exit(0 if list(new) == ["/redirect-to"] else 1)
+PY
+rc=0
+env -u LOOM_ALLOW_PRIVATE_HOSTS "$cli" index "$base/photos/p003.jpg" > /dev/null 2> "$tmp/noallow.err" || rc=$?
+check "without the allowance a loopback URL is refused, naming the setting (exit $rc)" \
+  bash -c "test $rc -ne 0 && grep -q 'refused to connect to 127.0.0.1' '$tmp/noallow.err' && grep -q 'LOOM_ALLOW_PRIVATE_HOSTS=127.0.0.1:$port' '$tmp/noallow.err'"
 
 finish

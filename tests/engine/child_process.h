@@ -85,6 +85,7 @@ inline std::string fetchText(const std::string& method, const std::string& url, 
   r.method = method;
   r.url = url;
   r.body = body;
+  r.purpose = storage::net::Purpose::Configured;  // the test's own server, not a URL from data
   auto got = storage::http::perform(r);
   if (!got.ok()) throw std::runtime_error(method + " " + url + " failed: " + got.error().message);
   return got->body;

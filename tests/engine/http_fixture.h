@@ -30,19 +30,8 @@ class HttpFixtureServer {
   }
 
   // GET /_stats: {"requests", "by_method", "by_path", "range_requests", "bytes_sent", "max_concurrent"}.
-  nlohmann::json stats() const {
-    storage::http::Request r;
-    r.url = url("/_stats");
-    auto got = storage::http::perform(r);
-    if (!got.ok() || got->status != 200) throw std::runtime_error("GET /_stats failed");
-    return nlohmann::json::parse(got->body);
-  }
-  void resetStats() const {
-    storage::http::Request r;
-    r.method = "POST";
-    r.url = url("/_reset");
-    (void)storage::http::perform(r);
-  }
+  nlohmann::json stats() const { return nlohmann::json::parse(fetchText("GET", url("/_stats"))); }
+  void resetStats() const { (void)fetchText("POST", url("/_reset")); }
 
  private:
   static std::vector<std::string> args(const std::string& root, std::vector<std::string> extra) {

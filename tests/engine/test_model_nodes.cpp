@@ -425,6 +425,43 @@ TEST_F(ModelNodes, KeysStayOutOfFlowsLedgerAndErrors) {
   }
 }
 
+// A flow's base_url may name a model server on this machine (loopback: Ollama, vLLM) but not one on
+// the private network or the cloud metadata service: those calls are refused before a byte is sent,
+// the row says why and how to allow the host, nothing is paid, and the run goes on.
+TEST_F(ModelNodes, ABaseUrlOnThePrivateNetworkIsRefusedUnlessAllowed) {
+  files({"a.txt", "b.txt"});
+  unsetenv("LOOM_ALLOW_PRIVATE_HOSTS");
+  const auto before = server->stats()["requests"].get<int>();
+  int n = 0;
+  for (const std::string base : {"http://169.254.169.254/v1", "http://2852039166/v1", "http://[fd00:ec2::254]/v1",
+                                 "http://10.0.0.7:8000/v1", "http://[::ffff:192.168.1.20]:11434/v1"}) {
+    SCOPED_TRACE(base);
+    json m = node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Hi {{name}}"}});
+    m["params"]["base_url"] = base;
+    const std::string dataset = "private" + std::to_string(n++);
+    auto r = run(flowWith(m, dataset));
+    EXPECT_EQ(r.rowsFailed, 2);
+    for (const auto& row : rows(dataset)) {
+      const std::string error = str(row.at("error"));
+      EXPECT_NE(error.find("refused to connect"), std::string::npos) << error;
+      EXPECT_NE(error.find("LOOM_ALLOW_PRIVATE_HOSTS"), std::string::npos) << error;
+    }
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM model_calls WHERE cost_usd > 0 OR status = 'ok'"), 0) << "nothing was paid";
+  // Behind a proxy the server's address is checked before the request leaves: still refused.
+  setenv("http_proxy", server->baseUrl().c_str(), 1);
+  json viaProxy = node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Hi {{name}}"}});
+  viaProxy["params"]["base_url"] = "http://10.0.0.7:8000/v1";
+  auto proxied = run(flowWith(viaProxy, "proxied"));
+  unsetenv("http_proxy");
+  EXPECT_EQ(proxied.rowsFailed, 2);
+  EXPECT_NE(str(rows("proxied").at(0).at("error")).find("refused to connect to 10.0.0.7"), std::string::npos);
+  EXPECT_EQ(server->stats()["requests"].get<int>(), before) << "nothing reached the server";
+  // The loopback test server itself is allowed without any setting (a local model server).
+  auto local = run(flowWith(node("model.llm", {{"model", "gpt-4o-mini"}, {"prompt", "Hi {{name}}, local"}}), "local"));
+  EXPECT_EQ(local.rowsFailed, 0);
+}
+
 // --- pure parts, no server ---------------------------------------------------------------------
 
 TEST(Pricing, LongestPatternWinsAndUserFileOverrides) {

@@ -19,6 +19,7 @@ Fault routes. Prefixes compose, left to right: /slow/200/flaky/2/norange/a.jpg i
     /redirect/<n>/<path>     302 to /redirect/<n-1>/<path>; /redirect/0/<path> is <path>
     /redirect-abs/<n>/<path> the same with absolute Location URLs
     /redirect-loop           302 to itself, forever
+    /redirect-to?url=<url>   302 to <url> (any host: for tests of what a redirect may reach)
     /flaky/<k>/<path>        503 for the first k requests of this exact URL path, then serves
     /flakyreset/<k>/<path>   drops the connection for the first k requests, then serves
     /nohead/<path>           405 on HEAD (GET works)
@@ -246,6 +247,12 @@ class Handler(BaseHTTPRequestHandler):
             code = int(path.split("/")[2])
             extra = {"Retry-After": "0"} if code in (429, 503) else {}
             return self.send_body(code, ("status %d\n" % code).encode(), extra=extra)
+        if path == "/redirect-to":
+            target = urllib.parse.parse_qs(query).get("url", [""])[0]
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         if path == "/redirect-loop":
             self.send_response(302)
             self.send_header("Location", "/redirect-loop")
