@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/result.h"
+#include "storage/http_client.h"
 #include "storage/net_guard.h"
 
 namespace loom::inference {
@@ -151,6 +152,7 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.timeoutSeconds * 1000));
     curl_easy_setopt(e, CURLOPT_USERAGENT, "loom/" LOOM_VERSION);
+    storage::http::applyTls(e);
     t->guard.purpose = storage::net::Purpose::ModelServer;
     t->guard.easy = e;
     t->guard.url = calls[i].url;
@@ -217,7 +219,9 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
       auto ra = retryAfter(t->responseHeaders);
       if (ra && (status == 429 || status == 503 || status == 529)) m_limiter.pauseUntil(at + *ra);
       bool transport = code != CURLE_OK;
-      const bool refused = !t->guard.refused.empty();  // a disallowed address: asking again cannot help
+      // A disallowed address or an untrusted certificate: asking again cannot help.
+      const std::string tls = transport ? storage::http::tlsFailure(code, t->errbuf[0] ? t->errbuf : curl_easy_strerror(code)) : "";
+      const bool refused = !t->guard.refused.empty() || !tls.empty();
       bool retry = !refused && (transport || retryableStatus(status)) && state[i].attempts < m_options.maxAttempts;
       if (retry) {
         ++m_retries;
@@ -232,7 +236,12 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
       out.status = transport ? 0 : status;
       out.body = std::move(t->body);
       out.headers = std::move(t->responseHeaders);
-      if (transport) out.transportError = refused ? t->guard.refused : t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
+      if (transport) {
+        out.transportError = !t->guard.refused.empty() ? t->guard.refused
+                             : !tls.empty()            ? tls
+                             : t->errbuf[0]            ? t->errbuf
+                                                       : curl_easy_strerror(code);
+      }
       out.attempts = state[i].attempts;
       out.latencyMs = std::chrono::duration<double, std::milli>(at - state[i].firstSent).count();
       ++finished;

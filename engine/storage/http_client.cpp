@@ -184,8 +184,7 @@ CURLcode attempt(CURL* e, const Request& req, Response& response, core::Feedback
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  applyTls(e);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connectTimeoutSeconds * 1000));
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeoutSeconds * 1000));
   curl_easy_setopt(e, CURLOPT_USERAGENT, "loom/" LOOM_VERSION);
@@ -227,6 +226,24 @@ std::string Response::header(std::string_view name) const {
     if (equalsIgnoreCase(k, name)) return v;
   }
   return {};
+}
+
+void applyTls(void* easy) {
+  auto* e = static_cast<CURL*>(easy);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (const char* ca = std::getenv("LOOM_CA_BUNDLE"); ca && *ca) curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+}
+
+std::string tlsFailure(int curlCode, const std::string& detail) {
+  const auto code = static_cast<CURLcode>(curlCode);
+  if (code == CURLE_SSL_CACERT_BADFILE) {
+    return "the CA file could not be read (" + detail + "); check LOOM_CA_BUNDLE";
+  }
+  if (code != CURLE_PEER_FAILED_VERIFICATION && code != CURLE_SSL_CERTPROBLEM) return {};
+  return "the server's TLS certificate could not be verified (" + detail +
+         "); Loom never turns verification off: install the issuing CA into the system store, or name its PEM file "
+         "in LOOM_CA_BUNDLE";
 }
 
 bool isRetryableStatus(long status) {
@@ -514,10 +531,8 @@ Result<Response> perform(const Request& request, const RetryPolicy& policy, core
       return response;
     }
     lastError = err;
-    if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM) {
-      return Error{ErrorKind::PermissionDenied,
-                   urlForDisplay(request.url) + ": the server's TLS certificate could not be verified (" + err +
-                       "); Loom never turns verification off — install the issuing CA into the system store"};
+    if (std::string tls = tlsFailure(code, err); !tls.empty()) {
+      return Error{ErrorKind::PermissionDenied, urlForDisplay(request.url) + ": " + tls};
     }
     if (!isRetryableCurl(code) || n + 1 == maxAttempts) break;
     // A streamed body may already have been handed on: the caller cannot take a second copy.

@@ -353,17 +353,7 @@ TEST_F(HttpStorageTest, WritesWithPutWhereTheServerAllowsIt) {
   EXPECT_NE(refused.error().message.find("does not accept PUT"), std::string::npos);
 }
 
-TEST_F(HttpStorageTest, TlsVerificationStaysOn) {
-  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 -keyout " + key +
-                          " -out " + cert + " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (scripts/install-deps.sh) could not make a certificate";
-  test::HttpFixtureServer tls(www->str(), {"--tls-cert", cert, "--tls-key", key});
-  const std::string uri = "https://127.0.0.1:" + std::to_string(tls.port()) + "/small.txt";
-  auto c = http.check(uri);
-  EXPECT_EQ(c.kind, core::ErrorKind::PermissionDenied);
-  EXPECT_NE(c.info.error.find("certificate"), std::string::npos) << c.info.error;
-}
+// TLS verification: test_tls.cpp.
 
 TEST_F(HttpStorageTest, ChecksManyUrlsConcurrentlyFromManyThreads) {
   std::vector<std::thread> threads;
