@@ -58,6 +58,43 @@ bool onlySpace(const char* p) {
   return true;
 }
 
+// Where `sql` would reach outside the parentheses or the statement it is wrapped in, or "" when it
+// stays inside. SQLite does not expose its tokenizer, so this follows its lexical rules for what
+// matters here: strings, quoted identifiers and comments, outside of which parentheses are counted.
+std::string escapesItsWrapping(const std::string& sql) {
+  int depth = 0;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    auto skipTo = [&](char close, bool doubledEscapes) {
+      for (++i; i < sql.size(); ++i) {
+        if (sql[i] != close) continue;
+        if (doubledEscapes && i + 1 < sql.size() && sql[i + 1] == close) {
+          ++i;
+          continue;
+        }
+        return;
+      }
+    };
+    if (c == '\0') return "holds a NUL byte";
+    if (c == '\'' || c == '"' || c == '`') {
+      skipTo(c, true);
+    } else if (c == '[') {
+      skipTo(']', false);
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      while (i < sql.size() && sql[i] != '\n') ++i;
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      const size_t end = sql.find("*/", i + 2);
+      if (end == std::string::npos) return "opens a /* comment it does not close";
+      i = end + 1;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')' && --depth < 0) {
+      return "closes a parenthesis it did not open (at character " + std::to_string(i + 1) + ")";
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 void registerSqlFunctions(sqlite3* db) {
@@ -68,6 +105,11 @@ void registerSqlFunctions(sqlite3* db) {
 core::Result<void> checkSql(const core::Schema& schema, const std::string& sql, SqlPiece piece) {
   if (sql.find_first_not_of(" \t\r\n") == std::string::npos)
     return core::makeError(ErrorKind::InvalidFlow, "is empty; write an SQL expression over the input's columns");
+  // The NUL check comes first: everything after a NUL would be invisible to SQLite's check below.
+  if (auto escape = escapesItsWrapping(sql); !escape.empty())
+    return core::makeError(ErrorKind::InvalidFlow,
+                           escape + " in `" + sql + "`; write one SQL " +
+                               (piece == SqlPiece::OrderBy ? "ORDER BY list" : "expression") + " over the input's columns");
   catalog::configureSqlite();
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
@@ -85,8 +127,9 @@ core::Result<void> checkSql(const core::Schema& schema, const std::string& sql, 
   sqlite3_exec(db, ddl.c_str(), nullptr, nullptr, nullptr);
 
   // The same wrapping as the executor uses, so what passes here is exactly what runs.
-  std::string stmt = piece == SqlPiece::Expression ? "SELECT (" + sql + "\n) FROM input"
-                                                   : "SELECT 1 FROM input ORDER BY " + sql + "\n, _row";
+  std::string stmt = piece == SqlPiece::Condition    ? "SELECT 1 FROM input WHERE (" + sql + "\n) ORDER BY _row"
+                     : piece == SqlPiece::Expression ? "SELECT (" + sql + "\n) FROM input"
+                                                     : "SELECT 1 FROM input ORDER BY " + sql + "\n, _row";
   core::Result<void> result;
   {
     SqlGuard guard(db, {"input"});

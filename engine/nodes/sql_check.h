@@ -33,9 +33,13 @@ class SqlGuard {
   std::string m_denied;
 };
 
-enum class SqlPiece { Expression, OrderBy };
+// Condition: a WHERE condition (table.filter); Expression: a value in a SELECT list (table.derive);
+// OrderBy: an ORDER BY list (table.sort).
+enum class SqlPiece { Condition, Expression, OrderBy };
 
-// Prepares the piece against an empty in-memory table with `schema`'s columns (plus _row and _src).
+// Prepares the piece against an empty in-memory table with `schema`'s columns (plus _row and _src),
+// wrapped as the executor wraps it, so what passes here compiles when it runs. A piece must stay
+// inside its wrapping: no parenthesis closed that it did not open, no comment left open, no NUL.
 // The error message says what is wrong in the words SQLite uses ("no such column: widht") and lists
 // the available columns.
 core::Result<void> checkSql(const core::Schema& schema, const std::string& sql, SqlPiece piece);

@@ -41,7 +41,7 @@ class TableFilter : public TableNode {
   }
   core::Result<core::Schema> outputSchema(const Params& p, const std::vector<core::Schema>& in,
                                           const ValidationContext&) const override {
-    auto r = checkSql(in[0], p.at("where"), SqlPiece::Expression);
+    auto r = checkSql(in[0], p.at("where"), SqlPiece::Condition);
     if (!r.ok()) return paramError("where", r.error());
     return in[0];
   }
