@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -275,9 +276,14 @@ std::string_view wsTrim(std::string_view s) {
 constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+// Object times are kept as nanoseconds since 1970 in an int64_t, which reaches April 2262: a later
+// date (a server's "9999-12-31") is no real modification time, and multiplying it overflowed.
+constexpr int kLatestYear = 2261;
+constexpr int64_t kLatestSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 86'400;
+
 std::optional<int64_t> fromFields(int year, int month, int day, int hour, int minute, int second) {
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 ||
-      minute > 59 || second < 0 || second > 60) {
+  if (year < 1970 || year > kLatestYear || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 ||
+      hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) {
     return std::nullopt;
   }
   std::tm tm{};
@@ -347,7 +353,7 @@ std::optional<int64_t> parseHttpDate(std::string_view text) {
   const std::string copy(wsTrim(text));
   if (copy.empty()) return std::nullopt;
   const time_t t = curl_getdate(copy.c_str(), nullptr);
-  if (t < 0) return std::nullopt;
+  if (t < 0 || t > kLatestSeconds) return std::nullopt;
   return static_cast<int64_t>(t);
 }
 
