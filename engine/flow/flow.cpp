@@ -40,25 +40,83 @@ namespace {
 core::Error bad(const std::string& origin, const std::string& what) {
   return core::makeError(ErrorKind::InvalidFlow, origin + ": " + what);
 }
+
+// "line L, column C" of the byte at `offset`, for people.
+std::string position(const std::string& text, size_t offset) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < std::min(offset, text.size()); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+}
+
+// Flows are shallow (a node's "ui" or "params" object holds a few levels). A deeply nested value
+// is refused before parsing: saving it pretty-printed (runs record the flow) grows with the square
+// of its depth, so a 40 KB file would become gigabytes.
+constexpr int kMaxDepth = 64;
+
+// The offset of the first '[' or '{' nested deeper than kMaxDepth, or npos.
+size_t tooDeep(const std::string& text) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      else if (c == '"') inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+// What nlohmann says is wrong, without its exception prefix or the echo of the text it read:
+// "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error while parsing
+// value - invalid literal; last read: '{x'" -> "invalid literal".
+std::string parseProblem(const std::string& what) {
+  std::string s = what;
+  if (s.rfind("[json.exception.", 0) == 0) {
+    if (size_t close = s.find("] "); close != std::string::npos) s = s.substr(close + 2);
+  }
+  if (size_t dash = s.find(" - "); dash != std::string::npos) s = s.substr(dash + 3);
+  if (size_t last = s.find("; last read"); last != std::string::npos) s.resize(last);
+  return s;
+}
+
 }  // namespace
 
 core::Result<Flow> parseFlow(const std::string& text, const std::string& origin) {
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    return bad(origin, "the file is empty; a .loomflow file is a JSON document with \"format\", \"nodes\" and \"edges\"");
+  if (size_t deep = tooDeep(text); deep != std::string::npos)
+    return bad(origin, "a value nested more than " + std::to_string(kMaxDepth) + " levels deep at " +
+                           position(text, deep) + "; a .loomflow file is never that deep (is it a flow?)");
   json doc;
   try {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
-    // nlohmann reports a byte offset; turn it into line:column for people.
-    size_t off = std::min(e.byte, text.size()), line = 1, col = 1;
-    for (size_t i = 0; i + 1 < off; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
+    // nlohmann reports a byte offset (one past the offending byte); people want line:column.
+    return bad(origin, "not valid JSON at " + position(text, e.byte > 0 ? e.byte - 1 : 0) + ": " +
+                           parseProblem(e.what()) + " (a .loomflow file is a JSON document)");
+  } catch (const json::exception& e) {
+    // out_of_range.406: a number too large for a double ("number overflow parsing '1e999'").
+    const std::string problem = parseProblem(e.what());
+    std::string where;
+    if (size_t q = problem.find('\''); q != std::string::npos && problem.size() > q + 2) {
+      const size_t at = text.find(problem.substr(q + 1, problem.size() - q - 2));
+      if (at != std::string::npos) where = " at " + position(text, at);
     }
-    return bad(origin, "not valid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
-                           " (a .loomflow file is a JSON document)");
+    return bad(origin, "not valid JSON" + where + ": " + problem + " (a .loomflow file is a JSON document)");
   }
   if (!doc.is_object()) return bad(origin, "the top level must be a JSON object with \"format\", \"nodes\" and \"edges\"");
   if (!doc.contains("format") || !doc["format"].is_string())

@@ -132,12 +132,12 @@ Validation validateFlow(const Flow& flow, const nodes::NodeRegistry& registry, c
     }
     auto& src = byId[e.from.node];
     auto& dst = byId[e.to.node];
-    if (!src.type || !dst.type) continue;
-    if (portIndex(src.type->outputs(), e.from.port) < 0) {
+    // An edge from a node with an unknown type or port still feeds its input: that node's issue is
+    // reported once, not again as "input … is not connected" downstream.
+    if (src.type && portIndex(src.type->outputs(), e.from.port) < 0)
       issue(e.from.node, "", where + ": " + src.type->id() + " has no output port '" + e.from.port +
                                  "' (outputs: " + portNames(src.type->outputs()) + ")");
-      continue;
-    }
+    if (!dst.type) continue;
     int in = portIndex(dst.type->inputs(), e.to.port);
     if (in < 0) {
       issue(e.to.node, "", where + ": " + dst.type->id() + " has no input port" +
