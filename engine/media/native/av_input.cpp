@@ -36,7 +36,10 @@ std::string avErrorText(int code) {
 int AvInput::readPacket(void* opaque, uint8_t* buf, int size) {
   auto* self = static_cast<AvInput*>(opaque);
   auto r = self->m_reader.read(self->m_pos, size);
-  if (!r.ok()) return AVERROR(EIO);
+  if (!r.ok()) {
+    self->m_readError = r.error().message;
+    return AVERROR(EIO);
+  }
   if (r->empty()) return AVERROR_EOF;
   std::memcpy(buf, r->data(), r->size());
   self->m_pos += static_cast<int64_t>(r->size());
@@ -135,8 +138,11 @@ std::string AvInput::describe(int averror, std::string_view what) const {
   std::string msg = m_reader.uri() + " " + std::string(what);
   if (!m_reader.limitHit().empty()) return msg + ": it " + m_reader.limitHit() + "; the file may be damaged or hostile";
   if (averror == AVERROR_EXIT) return msg + ": took longer than the time limit per file";
-  // What libavformat says about a cut-off MP4 ("Invalid data found") does not tell a person why.
-  if (averror == AVERROR_INVALIDDATA || averror == AVERROR_EOF)
+  if (averror == AVERROR(EIO) && !m_readError.empty()) return msg + ": reading it failed: " + m_readError;
+  // What libavformat says about a cut-off MP4 ("Invalid data found") does not tell a person why, nor
+  // does the "I/O error" some demuxers (Matroska) give when the data ends inside an element while
+  // every read succeeded.
+  if (averror == AVERROR_INVALIDDATA || averror == AVERROR_EOF || averror == AVERROR(EIO))
     return msg + ": its header or index is damaged or missing (truncated file?) (" + avErrorText(averror) + ")";
   return msg + " (" + avErrorText(averror) + ")";
 }

@@ -47,6 +47,7 @@ class AvInput {
   AVFormatContext* m_fmt = nullptr;
   AVIOContext* m_io = nullptr;
   int64_t m_pos = 0;
+  std::string m_readError;  // why the last read from the object failed ("" when none did)
 };
 
 }  // namespace loom::media
