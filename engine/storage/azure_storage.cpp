@@ -450,7 +450,7 @@ std::optional<ObjectInfo> parseBlob(std::string_view xml, const std::string& con
   info.uri = azure_detail::uriFor(container, name);
   info.name = lastSegment(name);
   info.etag = http::unquoteEtag(http::firstElement(xml, "Etag"));
-  info.size = toInt(http::firstElement(xml, "Content-Length"), -1);
+  info.size = std::max<int64_t>(-1, toInt(http::firstElement(xml, "Content-Length"), -1));  // -1: unknown
   if (auto t = http::parseHttpDate(http::firstElement(xml, "Last-Modified"))) info.mtimeNs = *t * 1'000'000'000;
   return info;
 }
@@ -490,6 +490,12 @@ Result<ListBlobsPage> parseListBlobsPage(std::string_view xml, const std::string
     return Error{ErrorKind::Corrupt, "the answer is not a List Blobs result (" + std::to_string(xml.size()) +
                                          " bytes" + (start.empty() ? std::string() : ", starting '" + start + "'") +
                                          "); is the endpoint an Azure Blob service?"};
+  }
+  // A page cut short (a proxy or connection that ended the body early without an error) would
+  // otherwise drop the objects it lost without a word.
+  if (xml.find("</EnumerationResults>") == std::string_view::npos) {
+    return Error{ErrorKind::Corrupt, "the answer is cut short (" + std::to_string(xml.size()) +
+                                         " bytes, no </EnumerationResults> at the end); try again"};
   }
   ListBlobsPage page;
   http::forEachElement(xml, "Blob", [&](std::string_view blobXml) {

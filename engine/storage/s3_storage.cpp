@@ -402,6 +402,12 @@ Result<ListObjectsV2Page> parseListObjectsV2Page(std::string_view xml, const std
                                          " bytes" + (start.empty() ? std::string() : ", starting '" + start + "'") +
                                          "); is the endpoint an S3-compatible server?"};
   }
+  // A page cut short (a proxy or connection that ended the body early without an error) would
+  // otherwise drop the objects it lost without a word.
+  if (xml.find("</ListBucketResult>") == std::string_view::npos) {
+    return Error{ErrorKind::Corrupt, "the answer is cut short (" + std::to_string(xml.size()) +
+                                         " bytes, no </ListBucketResult> at the end); try again"};
+  }
   ListObjectsV2Page page;
   http::forEachElement(xml, "Contents", [&](std::string_view c) {
     ++page.rawCount;
@@ -413,7 +419,7 @@ Result<ListObjectsV2Page> parseListObjectsV2Page(std::string_view xml, const std
     e.object.uri = uriPrefix + percentEncodePath(e.key);
     e.object.name = sanitizeUtf8(lastSegment(e.key));
     e.object.etag = http::unquoteEtag(http::firstElement(c, "ETag"));
-    e.object.size = size.empty() ? -1 : std::strtoll(size.c_str(), nullptr, 10);
+    e.object.size = size.empty() ? -1 : std::max<int64_t>(-1, std::strtoll(size.c_str(), nullptr, 10));
     e.object.mtimeNs = http::parseIsoTimeNs(http::firstElement(c, "LastModified")).value_or(0);
     page.entries.push_back(std::move(e));
   });
