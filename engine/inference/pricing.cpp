@@ -43,11 +43,11 @@ core::Result<PriceTable> PriceTable::parse(std::string_view text, const std::str
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return makeError(ErrorKind::InvalidInput, "price table " + origin + " is not a JSON object");
-  if (j.value("format", std::string()) != "loom.pricing/1")
+  if (!j.contains("format") || j["format"] != "loom.pricing/1")
     return makeError(ErrorKind::InvalidInput,
                      "price table " + origin + ": \"format\" must be \"loom.pricing/1\"");
   PriceTable t;
-  t.m_version = j.value("version", std::string("unversioned"));
+  t.m_version = j.contains("version") && j["version"].is_string() ? j["version"].get<std::string>() : "unversioned";
   if (!j.contains("models") || !j["models"].is_array())
     return makeError(ErrorKind::InvalidInput, "price table " + origin + ": \"models\" must be a list");
   int i = 0;

@@ -58,6 +58,13 @@ int64_t intOr(const json& j, const char* key) {
   return 0;
 }
 
+// j[key] when it is a string, else "". (json::value throws when the key holds another type, and an
+// answer's types are the server's choice.)
+std::string stringOr(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // The error a provider (or a proxy in front of it) put in a 2xx body, or "".
 std::string errorInAnswer(const json& j) {
   auto e = j.find("error");
@@ -182,7 +189,7 @@ core::Result<ChatAnswer> parseChatAnswer(Provider p, std::string_view body) {
     } else {
       return makeError(ErrorKind::Corrupt, "the answer's message has no text content");
     }
-    a.cutShort = c.value("finish_reason", std::string()) == "length";
+    a.cutShort = stringOr(c, "finish_reason") == "length";
     if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
       a.usageReported = true;
       a.usage.inputTokens = intOr(*u, "prompt_tokens");
@@ -197,7 +204,7 @@ core::Result<ChatAnswer> parseChatAnswer(Provider p, std::string_view body) {
     bool any = false;
     for (const auto& block : *content) {
       if (!block.is_object()) continue;
-      const std::string type = block.value("type", std::string());
+      const std::string type = stringOr(block, "type");
       if (type == "tool_use" && block.contains("input") && block["input"].is_object()) {
         a.text = block["input"].dump();  // structured output: the forced tool call's input
         any = true;
@@ -209,7 +216,7 @@ core::Result<ChatAnswer> parseChatAnswer(Provider p, std::string_view body) {
       }
     }
     if (!any) return makeError(ErrorKind::Corrupt, "the answer has no text or tool_use block");
-    a.cutShort = j.value("stop_reason", std::string()) == "max_tokens";
+    a.cutShort = stringOr(j, "stop_reason") == "max_tokens";
     if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
       a.usageReported = true;
       // Anthropic counts uncached input apart from cache reads and writes; Usage counts them all.

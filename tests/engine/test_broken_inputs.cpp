@@ -13,6 +13,7 @@
 #include <string>
 #include <tuple>
 
+#include "inference/pricing.h"
 #include "inference/providers.h"
 #include "storage/azure_storage.h"
 #include "storage/s3_storage.h"
@@ -96,6 +97,25 @@ TEST(BrokenInputs, AHugeKeyLikeErrorIsRedactedNotACrash) {
             "Authorization: [redacted] end");
   // A key that is part of "[redacted]" once made the replacing loop find its own output forever.
   EXPECT_EQ(inference::redactSecrets("key reda, reda", "reda"), "key [redacted], [redacted]");
+}
+
+// A value of the wrong type where a string belongs is a refusal, not a json::type_error thrown out
+// of a parser documented never to throw (found by the model fuzz target).
+TEST(BrokenInputs, WrongTypesWhereStringsBelongAreRefusedNotThrown) {
+  auto chat = inference::parseChatAnswer(inference::Provider::Anthropic,
+                                         R"({"content": [{"type": 7}, {"type": "text", "text": "a"}], "stop_reason": 1})");
+  ASSERT_TRUE(chat.ok());
+  EXPECT_EQ(chat->text, "a");
+  auto openai = inference::parseChatAnswer(inference::Provider::OpenAI,
+                                           R"({"choices": [{"message": {"content": "b"}, "finish_reason": null}]})");
+  ASSERT_TRUE(openai.ok());
+  EXPECT_FALSE(openai->cutShort);
+  auto prices = inference::PriceTable::parse(R"({"format": 1, "models": []})", "prices.json");
+  ASSERT_FALSE(prices.ok());
+  EXPECT_NE(prices.error().message.find("prices.json: \"format\" must be \"loom.pricing/1\""), std::string::npos);
+  auto unversioned = inference::PriceTable::parse(R"({"format": "loom.pricing/1", "version": 2, "models": []})", "p");
+  ASSERT_TRUE(unversioned.ok());
+  EXPECT_EQ(unversioned->version(), "unversioned");
 }
 
 TEST(BrokenInputs, ListingPagesAreReadOrRefusedWithTheReason) {
