@@ -40,8 +40,8 @@ POST /v1/messages          Anthropic. Needs "x-api-key: <key>" (else 401
     authentication_error) and an anthropic-version header (else 400). Body: model,
     max_tokens (required), messages (content a string or "text" / "image" blocks with a
     base64 source), optional system (a string or text blocks), temperature (0..1).
-GET  /_stats   {"requests", "by_status", "by_path", "model_calls_ok", "max_concurrent",
-               "attempts_by_fault"} -- see "Statistics" below.
+GET  /_stats   {"requests", "by_status", "by_path", "model_calls_ok", "model_calls_ok_distinct",
+               "max_concurrent", "attempts_by_fault"} -- see "Statistics" below.
 POST /_reset   clears the counters, pending and per-body fault state, the rate window and the
                prompt-cache memory.
 POST /_faults  {"kind": K, "count": n} (count defaults to 1): the next n model requests, on
@@ -101,6 +101,9 @@ requests       all of them (model endpoints and unknown paths)
 by_status      {"200": n, "429": n, ...} by status sent; "reset" faults send none
 by_path        {"/v1/messages": n, ...}
 model_calls_ok successful model answers (normal, slow and nousage)
+model_calls_ok_distinct
+               how many different request bodies (by sha256 of the raw bytes) got a
+               successful answer: model_calls_ok minus this is answers paid for again
 max_concurrent peak number of model requests being handled at once (latency included)
 attempts_by_fault
                per kind, every attempt of a body carrying that marker (the ones let through
@@ -419,6 +422,7 @@ class ServerState:
             self.by_status: collections.Counter[str] = collections.Counter()
             self.by_path: collections.Counter[str] = collections.Counter()
             self.model_calls_ok = 0
+            self.ok_by_body: collections.Counter[bytes] = collections.Counter()
             self.max_concurrent = self.in_flight
             self.attempts_by_fault: collections.Counter[str] = collections.Counter()
             self.attempts_by_body: collections.Counter[bytes] = collections.Counter()
@@ -436,9 +440,10 @@ class ServerState:
         with self.lock:
             self.by_status[str(status)] += 1
 
-    def count_ok(self) -> None:
+    def count_ok(self, body: bytes) -> None:
         with self.lock:
             self.model_calls_ok += 1
+            self.ok_by_body[sha256(body)] += 1
 
     def stats(self) -> dict:
         with self.lock:
@@ -447,6 +452,7 @@ class ServerState:
                 "by_status": dict(self.by_status),
                 "by_path": dict(self.by_path),
                 "model_calls_ok": self.model_calls_ok,
+                "model_calls_ok_distinct": len(self.ok_by_body),
                 "max_concurrent": self.max_concurrent,
                 "attempts_by_fault": dict(self.attempts_by_fault),
             }
@@ -1136,9 +1142,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(self.server.latency)
             if fault == "slow":
                 time.sleep(SLOW_FAULT_SECONDS)
-            self._answer(endpoint, dialect, prepared, fault)
+            self._answer(endpoint, dialect, prepared, fault, body)
 
-    def _answer(self, endpoint, dialect, prepared: Prepared, fault: str | None) -> None:
+    def _answer(self, endpoint, dialect, prepared: Prepared, fault: str | None, request: bytes) -> None:
         if fault in HTTP_FAULTS:
             self._send_json(int(fault), dialect.fault_error(int(fault)),
                             FAULT_RETRY_HEADERS if fault == "429" else ())
@@ -1157,7 +1163,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._send(200, body[:len(body) // 2], declared_length=len(body))
             else:
-                self.server.state.count_ok()
+                self.server.state.count_ok(request)
                 self._send(200, body)
 
     def _reset_connection(self) -> None:
