@@ -23,6 +23,17 @@ using core::makeError;
 
 namespace {
 
+// "cannot write PATH: REASON", with what to do when the disk is full or read-only.
+core::Error writeFailure(const fs::path& path, int err) {
+  std::string msg = "cannot write " + path.string() + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT)
+    msg += " (the disk holding the catalog's blob store is full: free some space and run again; the work committed "
+           "so far is kept and a run goes on where it stopped)";
+  else if (err == EROFS || err == EACCES || err == EPERM)
+    msg += " (the catalog's blob store is read-only: remount it read-write or fix its permissions)";
+  return core::Error{ErrorKind::Io, msg};
+}
+
 // Writes `bytes` to `path` through a temporary file in the same folder and a rename, so readers see
 // the whole file or none of it. fsync'ed (here or by BlobStore::sync()) because catalog rows commit
 // right after and reference it.
@@ -30,30 +41,30 @@ core::Result<void> writeAtomic(const fs::path& path, std::string_view bytes, boo
   static std::atomic<uint64_t> counter{0};
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  if (ec) return makeError(ErrorKind::Io, "cannot create " + path.parent_path().string() + ": " + ec.message());
+  if (ec) return writeFailure(path.parent_path(), ec.value());
   fs::path tmp = path.parent_path() /
                  (".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1)) + "-" +
                   path.filename().string());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return makeError(ErrorKind::Io, "cannot write " + tmp.string() + ": " + std::strerror(errno));
+  if (fd < 0) return writeFailure(tmp, errno);
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      std::string why = std::strerror(errno);
+      const int err = n < 0 ? errno : ENOSPC;  // a write of 0 bytes: no room
       ::close(fd);
       ::unlink(tmp.c_str());
-      return makeError(ErrorKind::Io, "cannot write " + path.string() + ": " + why + " (is the disk full?)");
+      return writeFailure(path, err);
     }
     done += static_cast<size_t>(n);
   }
   bool ok = !durable || ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = std::strerror(errno);
+    const int err = errno;
     ::unlink(tmp.c_str());
-    return makeError(ErrorKind::Io, "cannot write " + path.string() + ": " + why);
+    return writeFailure(path, err);
   }
   return {};
 }

@@ -198,6 +198,15 @@ std::string Catalog::dataDir() const {
 }
 
 core::Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& path, bool create) {
+  if (auto why = catalogUnwritableReason(path); !why.empty()) {
+    std::error_code ec;
+    const bool exists = fs::exists(path, ec);
+    return core::makeError(ErrorKind::Catalog,
+                           (exists ? "catalog " + path + " is read-only: " + why +
+                                         ". Writing to it needs a read-write file system (remount it) or write "
+                                         "permission; reading it still works"
+                                   : "cannot create catalog " + path + ": " + why + ". Choose a writable place for it"));
+  }
   if (create) {
     std::error_code ec;
     fs::path parent = fs::path(path).parent_path();
@@ -207,6 +216,16 @@ core::Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& path, bo
                              "cannot create the catalog folder " + parent.string() + ": " + ec.message());
   }
   auto db = Db::open(path, create);
+  if (!db.ok()) return db.error();
+  std::unique_ptr<Catalog> cat(new Catalog(std::move(db).value()));
+  auto m = cat->migrate();
+  if (!m.ok()) return m.error();
+  return cat;
+}
+
+core::Result<std::unique_ptr<Catalog>> Catalog::openForReading(const std::string& path) {
+  if (catalogUnwritableReason(path).empty()) return open(path, false);
+  auto db = Db::openReadOnly(path);
   if (!db.ok()) return db.error();
   std::unique_ptr<Catalog> cat(new Catalog(std::move(db).value()));
   auto m = cat->migrate();
@@ -235,6 +254,11 @@ core::Result<void> Catalog::migrate() {
       return core::makeError(ErrorKind::Catalog, path() + " is an SQLite database but not a Loom catalog; "
                                                           "choose another --catalog path");
   }
+  if (m_db->readOnly() && version < kSchemaVersion)
+    return core::makeError(ErrorKind::Catalog,
+                           "catalog " + path() + " cannot be written (" + catalogUnwritableReason(path()) +
+                               ") and has schema version " + std::to_string(version) + ", older than this Loom's (" +
+                               std::to_string(kSchemaVersion) + "): open it once with write access so it is upgraded");
   for (int v = version; v < kSchemaVersion; ++v) {
     auto begin = m_db->tryExec("BEGIN IMMEDIATE");
     if (!begin.ok()) return core::makeError(ErrorKind::Catalog, "cannot migrate " + path() + ": " + begin.error().message);

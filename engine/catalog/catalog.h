@@ -73,12 +73,19 @@ struct NodeOutput {
 
 class Catalog {
  public:
-  // Opens or creates the catalog at `path` (creating parent folders) and migrates it.
+  // Opens or creates the catalog at `path` (creating parent folders) and migrates it, for reading and
+  // writing: a catalog that cannot be written (read-only file system, permissions) is refused with
+  // the reason and what to do, before anything is tried.
   static core::Result<std::unique_ptr<Catalog>> open(const std::string& path, bool create = true);
+  // Opens an existing catalog for work that only reads it (listing datasets, showing, exporting,
+  // lineage, cost): as open(path, false) when it can be written, otherwise read-only (Db::openReadOnly).
+  // A read-only catalog must already have this Loom's schema version.
+  static core::Result<std::unique_ptr<Catalog>> openForReading(const std::string& path);
   // $LOOM_HOME/catalog.db, else $XDG_DATA_HOME/loom/catalog.db, else ~/.local/share/loom/catalog.db.
   static std::string defaultPath();
 
   Db& db() { return *m_db; }
+  bool readOnly() const { return m_db->readOnly(); }
   const std::string& path() const { return m_db->path(); }
   // Folder beside the catalog for blobs and other files that belong to it.
   std::string dataDir() const;

@@ -22,16 +22,33 @@ class Stmt;
 // Process-wide SQLite settings; called by Db::open() and by anything else that opens SQLite first.
 void configureSqlite();
 
+// What a person can do about a failed SQLite call on the catalog at `path`: "the disk holding the
+// catalog is full: …", "the catalog is read-only: …", "another process …"; empty when SQLite's own
+// message says all there is (a bad statement). `rc` is the extended result code.
+std::string catalogFailureAdvice(sqlite3* db, int rc);
+
+// Why the catalog file at `path` (or its folder, where SQLite keeps the -wal and -shm files) cannot be
+// written by this process: "it is on a read-only file system", "this user may not write …"; empty
+// when it can (or does not exist yet and its folder is writable).
+std::string catalogUnwritableReason(const std::string& path);
+
 class Db {
  public:
   // Opens (creating if asked) with WAL, a busy timeout and foreign keys on.
   static core::Result<std::unique_ptr<Db>> open(const std::string& path, bool create);
+  // Opens an existing catalog that cannot be written (see catalogUnwritableReason) for reading only.
+  // SQLite reads a WAL database on read-only storage only through its -shm file, which it cannot
+  // create there: when the -wal file is absent (the last writer closed cleanly, so everything is in the
+  // main file) and the file system is read-only, nothing can change the file while it is open, and it
+  // is opened as immutable; when the -wal and -shm files are there, they are read as they are.
+  static core::Result<std::unique_ptr<Db>> openReadOnly(const std::string& path);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
   sqlite3* handle() const { return m_db; }
   const std::string& path() const { return m_path; }
+  bool readOnly() const { return m_readOnly; }
   // Runs one or more statements with no results; throws RunError(Catalog) on failure.
   void exec(std::string_view sql);
   core::Result<void> tryExec(std::string_view sql);
@@ -43,9 +60,10 @@ class Db {
   bool tableExists(std::string_view name);
 
  private:
-  Db(sqlite3* db, std::string path) : m_db(db), m_path(std::move(path)) {}
+  Db(sqlite3* db, std::string path, bool readOnly) : m_db(db), m_path(std::move(path)), m_readOnly(readOnly) {}
   sqlite3* m_db;
   std::string m_path;
+  bool m_readOnly = false;
 };
 
 // A prepared statement. bind() indexes are 1-based like SQLite's; column() indexes are 0-based.

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -211,14 +213,22 @@ class NodeContext final : public nodes::ExecContext {
       if (batch.empty()) break;
       after = srcIds.back();
       if (spec.beforeBatch) spec.beforeBatch(batch);
+      // A RunError from a row ends the run (the catalog's disk is full, say): it is not the row's fault,
+      // and an error stored in the row would be kept as its result and never tried again.
+      std::mutex runErrorMutex;
+      std::optional<RunError> runError;
       m_pool.parallelFor(batch.size(), [&](size_t i) {
         if (batch[i].done) return;
         try {
           spec.perRow(batch[i]);
+        } catch (const RunError& e) {
+          std::lock_guard lock(runErrorMutex);
+          if (!runError) runError = e;
         } catch (const std::exception& e) {
           if (iErr >= 0) batch[i].values[static_cast<size_t>(iErr)] = std::string("internal error: ") + e.what();
         }
       });
+      if (runError) throw *runError;
       if (spec.afterRows) spec.afterRows(batch);
       Transaction tx(db);
       if (spec.afterBatch) spec.afterBatch(batch);

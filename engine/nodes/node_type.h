@@ -55,7 +55,9 @@ struct RowBuffer {
 };
 
 // Hooks for ExecContext::mapRows. beforeBatch/afterBatch run on the executor's thread (they may use
-// the catalog); perRow runs on worker threads and must only touch its own row.
+// the catalog); perRow runs on worker threads and must only touch its own row. A row's failure is a
+// value in its error column; perRow throws core::RunError only for what ends the run (the catalog's
+// disk is full), which mapRows rethrows once the batch's other rows are done, committing nothing.
 struct MapSpec {
   std::function<void(std::vector<RowBuffer>&)> beforeBatch;
   std::function<void(RowBuffer&)> perRow;

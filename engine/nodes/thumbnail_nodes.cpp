@@ -118,7 +118,9 @@ class MediaThumbnail : public NodeType {
       auto t = media::cachedThumbnail(&cache, reader, etag, mime, name, req, limits);
       if (!t.ok()) return fail(t.error().message);
       auto hash = blobs.put(t->thumbnail.bytes, false);  // flushed once per batch in afterBatch
-      if (!hash.ok()) return fail(uri + ": " + hash.error().message);
+      // The blob store is the catalog's: a full or read-only disk there ends the run (and it resumes
+      // once there is room) instead of failing every row for good.
+      if (!hash.ok()) throw core::RunError(core::ErrorKind::Catalog, hash.error().message);
       (t->cached ? fromCache : computed).fetch_add(1);
       v[static_cast<size_t>(iCol)] = *hash;
       v[static_cast<size_t>(iW)] = static_cast<int64_t>(t->thumbnail.width);
