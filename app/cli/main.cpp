@@ -3,8 +3,10 @@
 // 3 budget reached, 4 cancelled, 1 other failure.
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -56,15 +58,33 @@ struct Globals {
   bool json = false;
 };
 
+// `create`: a command that writes (run, index), which may also make the catalog. The others only
+// read, and work on a catalog that cannot be written (a read-only mount, another user's file).
 std::unique_ptr<catalog::Catalog> openCatalog(const Globals& g, bool create) {
   std::string path = g.catalogPath.empty() ? catalog::Catalog::defaultPath() : g.catalogPath;
   if (!create && !std::filesystem::exists(path))
     throw RunError(ErrorKind::NotFound, "no catalog at " + path +
                                             " (make one with `loom-cli index` or `loom-cli run`, or pass --catalog PATH)");
-  return catalog::Catalog::open(path, create).orThrow();
+  return (create ? catalog::Catalog::open(path, true) : catalog::Catalog::openForReading(path)).orThrow();
 }
 
 void printJson(const json& j) { std::printf("%s\n", cli::dumpJson(j).c_str()); }
+
+// Removes the temporary files `<prefix><pid>` that exports killed before their rename left behind
+// (a process that no longer exists wrote them), so a killed export leaves nothing once run again.
+void removeStaleParts(const std::filesystem::path& prefix) {
+  std::error_code ec;
+  const std::filesystem::path dir = prefix.has_parent_path() ? prefix.parent_path() : std::filesystem::path(".");
+  const std::string stem = prefix.filename().string();
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with(stem) || name.size() == stem.size()) continue;
+    const std::string digits = name.substr(stem.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) std::filesystem::remove(e.path(), ec);
+  }
+}
 
 int cmdRun(const Globals& g, const std::string& flowPath, const std::vector<std::string>& params,
            std::optional<double> budget, bool dryRun, int64_t sample, int threads) {
@@ -177,7 +197,7 @@ int cmdValidate(const Globals& g, const std::string& flowPath) {
   auto flow = flow::loadFlow(flowPath).orThrow();
   std::unique_ptr<catalog::Catalog> cat;
   std::string path = g.catalogPath.empty() ? catalog::Catalog::defaultPath() : g.catalogPath;
-  if (std::filesystem::exists(path)) cat = catalog::Catalog::open(path, false).orThrow();
+  if (std::filesystem::exists(path)) cat = catalog::Catalog::openForReading(path).orThrow();
   nodes::ValidationContext ctx;
   ctx.catalog = cat.get();
   ctx.baseDir = std::filesystem::absolute(flowPath).parent_path().lexically_normal().string();
@@ -293,9 +313,11 @@ int cmdExport(const Globals& g, const std::string& spec, const std::string& form
   const std::string localPath =
       !remote && outPath.starts_with("file://") ? storage::pathFromFileUri(outPath).value_or(outPath) : outPath;
   // Write beside the target and rename, so a killed export never leaves a half-written file behind.
-  std::string tmp = toStdout ? ""
-                    : remote ? (std::filesystem::temp_directory_path() / ("loom-export-" + std::to_string(getpid()))).string()
-                             : localPath + ".part" + std::to_string(getpid());
+  const std::string tmpPrefix = toStdout ? ""
+                                : remote ? (std::filesystem::temp_directory_path() / "loom-export-").string()
+                                         : localPath + ".part";
+  if (!toStdout) removeStaleParts(tmpPrefix);
+  std::string tmp = toStdout ? "" : tmpPrefix + std::to_string(getpid());
   std::FILE* out = toStdout ? stdout : std::fopen(tmp.c_str(), "wb");
   if (!out) throw RunError(ErrorKind::Io, "cannot write " + outPath + ": " + std::strerror(errno));
   int64_t n = 0;
@@ -318,7 +340,8 @@ int cmdExport(const Globals& g, const std::string& spec, const std::string& form
     ++n;
   });
   if (!toStdout) {
-    bool ok = std::fflush(out) == 0 && fsync(fileno(out)) == 0;
+    // ferror: a write that failed earlier (a full disk) must not be renamed into place as the export.
+    bool ok = std::fflush(out) == 0 && std::ferror(out) == 0 && fsync(fileno(out)) == 0;
     ok = std::fclose(out) == 0 && ok;
     if (!ok || (!remote && std::rename(tmp.c_str(), localPath.c_str()) != 0)) {
       std::remove(tmp.c_str());
