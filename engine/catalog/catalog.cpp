@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace loom::catalog {
@@ -458,6 +459,24 @@ std::vector<NodeRunInfo> Catalog::nodeRuns(int64_t runId) {
   return out;
 }
 
+namespace {
+
+// Whether the process `pid` on this host is still running. A killed process whose parent has not
+// reaped it yet (a zombie) no longer runs anything: without this, a run killed by a script that never
+// waits for its children would hold its node outputs until that script ends.
+bool processRuns(pid_t pid) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!stat || !std::getline(stat, line)) return true;  // no /proc: trust kill()
+  // "pid (comm) state …": comm may hold spaces and parentheses, so the state follows the last ')'.
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || (line[close + 2] != 'Z' && line[close + 2] != 'X');
+}
+
+}  // namespace
+
 void Catalog::markStaleRuns() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -468,7 +487,7 @@ void Catalog::markStaleRuns() {
       auto pid = static_cast<pid_t>(s.int64(1));
       bool sameHost = s.text(2) == host;
       // A run on another host cannot be checked from here; leave it alone.
-      if (sameHost && (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))) stale.push_back(s.int64(0));
+      if (sameHost && !processRuns(pid)) stale.push_back(s.int64(0));
     }
   }
   for (int64_t id : stale) {

@@ -650,7 +650,8 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
             // wait for it and reuse its result; if that process dies, take over where it stopped.
             std::string busy = "node '" + id + "' is being computed right now by run " + std::to_string(claim.ownerRun) +
                                " (process " + std::to_string(claim.ownerPid) + ") on this catalog; waiting for it";
-            if (!announced) feedback.info(busy);
+            // A warning, so it shows with --json too: a run held up by another process should say why.
+            if (!announced) feedback.warning(busy);
             announced = true;
             if (feedback.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled while " + busy);
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
