@@ -5,6 +5,8 @@
 #      with a message naming the catalog and saying the disk is full; integrity_check is ok; a dataset
 #      committed before is still readable; once the file system is made bigger, the same run completes
 #      with every row exactly once, and no answer stored before the failure is paid for again.
+#   1b. `index` of 9,000 files fills a 2 MiB catalog disk: the same, and after the remount the re-run
+#      lists every object exactly once, probed.
 #   2. The blob store (`<catalog>.data`, here its own 3 MiB file system, so the catalog itself still has
 #      room) fills during a thumbnail run: the same, and no row keeps the failure as its error (a full
 #      disk is the run's failure, never a row's, or the row would keep it for good).
@@ -43,6 +45,7 @@ if ! mount_tmpfs "$tmp/m1" 8m; then
   echo "disk_full: skipped: cannot mount a tmpfs here ($(cat "$tmp/mount.err")); this test needs root or CAP_SYS_ADMIN"
   exit 77
 fi
+mount_tmpfs "$tmp/m3" 2m || { fail "the third tmpfs did not mount: $(cat "$tmp/mount.err")"; finish; }
 mount_tmpfs "$tmp/c2/catalog.data" 3m || { fail "the second tmpfs did not mount: $(cat "$tmp/mount.err")"; finish; }
 
 # A plain connection, like loom-cli's: a read-only one could not remove the -wal file it made on closing.
@@ -66,6 +69,10 @@ def png(w, h, rgb):
             chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 for d in ("text", "small", "img", "noise"):
     os.makedirs(f"{root}/{d}")
+for d in range(30):
+    os.makedirs(f"{root}/files/d{d:02d}")
+    for i in range(300):
+        open(f"{root}/files/d{d:02d}/f{i:03d}.txt", "w").write(f"{d} {i}\n")
 for i in range(1500):
     open(f"{root}/text/item_{i:04d}.txt", "w").write(f"item {i}\n")
 for i in range(20):
@@ -171,6 +178,29 @@ assert not again, f"{len(again)} stored answers paid again"
 PY
 served=$(stats | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['model_calls_ok'] - s['model_calls_ok_distinct'])")
 check "answers paid twice: $served, at most the $CONCURRENCY in flight when the disk filled" test "$served" -le "$CONCURRENCY"
+
+# --- 1b. index fills the catalog's disk -------------------------------------------------------
+C3="$tmp/m3/catalog.db"
+rc=0
+"$cli" --catalog "$C3" index "$tmp/files" > "$tmp/ifull.out" 2> "$tmp/ifull.err" || rc=$?
+echo "     | $(grep error: "$tmp/ifull.err" | head -2)"
+check "an index that fills the catalog's disk exits 1 (got $rc)" test "$rc" = 1
+check "the message names the catalog and says the disk is full" \
+  bash -c "grep -F 'catalog $C3' '$tmp/ifull.err' | grep -q 'disk holding the catalog is full: free some space'"
+check "integrity_check is ok on the full disk" integrity "$C3"
+mount -o remount,size=64m "$tmp/m3"
+rc=0
+"$cli" --catalog "$C3" index "$tmp/files" > "$tmp/iresume.out" 2>&1 || rc=$?
+check "with room again the index completes (exit $rc)" test "$rc" = 0
+check "every object listed exactly once and probed" python3 - "$C3" "$tmp/files" <<'PY'
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+expected = {"file://" + os.path.join(dp, f) for dp, _, fs in os.walk(sys.argv[2]) for f in fs}
+uris = [u for (u,) in db.execute("select uri from objects")]
+assert len(uris) == 9000 and set(uris) == expected, (len(uris), len(set(uris)))
+assert db.execute("select count(*) from objects where probe_version is null or mime is null").fetchone()[0] == 0
+assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+PY
 
 # --- 2. the blob store fills during thumbnails -------------------------------------------------
 C2="$tmp/c2/catalog.db"
