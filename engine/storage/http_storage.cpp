@@ -267,7 +267,8 @@ void describeObject(const http::Response& r, UrlCheck& c) {
   if (const std::string lm = r.header("last-modified"); !lm.empty()) {
     if (const auto t = http::parseHttpDate(lm); t && *t > 0) c.info.mtimeNs = *t * 1'000'000'000;
   }
-  std::string_view type = trimmed(r.header("content-type"));
+  const std::string contentType = r.header("content-type");  // `type` views into it
+  std::string_view type = trimmed(contentType);
   type = trimmed(type.substr(0, type.find(';')));
   c.mime.clear();
   for (char ch : type) c.mime.push_back(lowerAscii(ch));
