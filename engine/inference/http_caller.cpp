@@ -152,7 +152,7 @@ void HttpCaller::run(const std::vector<Call>& calls, const std::function<double(
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.timeoutSeconds * 1000));
     curl_easy_setopt(e, CURLOPT_USERAGENT, "loom/" LOOM_VERSION);
-    storage::http::applyTls(e);
+    storage::http::applyTransportRules(e);
     t->guard.purpose = storage::net::Purpose::ModelServer;
     t->guard.easy = e;
     t->guard.url = calls[i].url;

@@ -21,6 +21,8 @@
 #include "inference/spend.h"
 #include "media/thumbnail.h"
 #include "nodes/builtin_provider.h"
+#include "storage/http_client.h"
+#include "storage/net_guard.h"
 #include "storage/storage.h"
 
 namespace loom::nodes {
@@ -115,6 +117,15 @@ core::Result<void> checkApiNode(const Params& p, const core::Schema& input, cons
   if (auto bad = secretCheck(p)) return makeError(ErrorKind::InvalidFlow, *bad);
   if (p.value("model", std::string()).empty())
     return makeError(ErrorKind::InvalidFlow, "parameter 'model' is empty; name the model, e.g. " + exampleModel);
+  // Only a web server: a file:// or other scheme would have the request read or sent somewhere else.
+  if (const std::string base = p.value("base_url", std::string()); !base.empty()) {
+    const bool web = base.rfind("http://", 0) == 0 || base.rfind("https://", 0) == 0;
+    const auto hostPort = storage::net::urlHostPort(base);
+    if (!web || !hostPort || hostPort->first.empty())
+      return makeError(ErrorKind::InvalidFlow, "parameter 'base_url': '" + storage::http::urlForDisplay(base) +
+                                                   "' is not an http:// or https:// URL with a host, e.g. "
+                                                   "http://localhost:11434/v1");
+  }
   for (const char* t : templates)
     if (auto r = checkTemplate(t, p.value(t, std::string()), input); !r.ok()) return r.error();
   return {};

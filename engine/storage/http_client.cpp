@@ -185,7 +185,7 @@ CURLcode attempt(CURL* e, const Request& req, Response& response, core::Feedback
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  applyTls(e);
+  applyTransportRules(e);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connectTimeoutSeconds * 1000));
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeoutSeconds * 1000));
   curl_easy_setopt(e, CURLOPT_USERAGENT, "loom/" LOOM_VERSION);
@@ -229,8 +229,10 @@ std::string Response::header(std::string_view name) const {
   return {};
 }
 
-void applyTls(void* easy) {
+void applyTransportRules(void* easy) {
   auto* e = static_cast<CURL*>(easy);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   if (const char* ca = std::getenv("LOOM_CA_BUNDLE"); ca && *ca) curl_easy_setopt(e, CURLOPT_CAINFO, ca);

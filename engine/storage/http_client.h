@@ -72,10 +72,11 @@ struct RetryPolicy {
 core::Result<Response> perform(const Request& request, const RetryPolicy& policy = {},
                                core::Feedback* feedback = nullptr);
 
-// TLS on a libcurl easy handle (CURL*), the same for every request Loom sends: peer and host
-// verification always on; LOOM_CA_BUNDLE, when set, names the PEM file of trusted CAs (a company's
-// own CA) in place of the system store. Nothing turns verification off.
-void applyTls(void* easy);
+// Rules for every request Loom sends, on a libcurl easy handle (CURL*): http and https only, for
+// redirects too (never file://, ftp://, gopher://, …); TLS peer and host verification always on;
+// LOOM_CA_BUNDLE, when set, names the PEM file of trusted CAs (a company's own CA) in place of the
+// system store. Nothing turns verification off.
+void applyTransportRules(void* easy);
 // For a libcurl result code (CURLcode) that means the server's certificate was not trusted: the
 // message to show (with curl's `detail` and what to do); otherwise "". Such failures are not retried.
 std::string tlsFailure(int curlCode, const std::string& detail);
