@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/feedback.h"
+#include "core/table_text.h"
 #include "core/value.h"
 
 namespace loom::cli {
@@ -30,14 +31,13 @@ class ConsoleFeedback : public core::Feedback {
   double m_start, m_lastDraw = 0;
 };
 
-nlohmann::json valueToJson(const core::Value& v);
-std::string valueToText(const core::Value& v);
+using core::csvField;
+using core::dumpJson;
+using core::valueToJson;
+using core::valueToText;
 // Prints rows as an aligned text table, cells cut to `maxWidth` characters.
 void printTable(std::FILE* out, const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
                 size_t maxWidth = 48);
-// JSON text that never throws on invalid UTF-8 (replaced by U+FFFD).
-std::string dumpJson(const nlohmann::json& j, int indent = -1);
-std::string csvField(const std::string& s);
 std::string formatUsd(double usd);
 
 }  // namespace loom::cli

@@ -11,6 +11,7 @@ void BuiltinProvider::load(NodeRegistry& registry) const {
   addDatasetNodes(registry);
   addLocalModelNodes(registry);
   addModelNodes(registry);
+  addExportNodes(registry);
 }
 
 const NodeRegistry& NodeRegistry::builtin() {

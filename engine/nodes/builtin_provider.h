@@ -20,5 +20,6 @@ void addTableNodes(NodeRegistry& registry);
 void addDatasetNodes(NodeRegistry& registry);
 void addLocalModelNodes(NodeRegistry& registry);
 void addModelNodes(NodeRegistry& registry);  // model.llm, model.vision, model.embed
+void addExportNodes(NodeRegistry& registry);  // export.table
 
 }  // namespace loom::nodes
