@@ -24,8 +24,8 @@
 # same command took here], from a seeded RNG: SEED=N reproduces the delays of a failing run (the
 # seed is printed first). Half the export trials instead kill when the temporary file has reached a
 # random fraction of the export's size, so those kills land while it writes whatever the machine's
-# speed. TRIALS=200 is the soak mode (scripts may also set INDEX_TRIALS and
-# EXPORT_TRIALS). The last lines summarise where the kills landed, rows and calls per trial and the
+# speed. TRIALS=200 is the soak mode: index and export then get a quarter as many trials each,
+# unless INDEX_TRIALS and EXPORT_TRIALS say otherwise. The last lines summarise where the kills landed, rows and calls per trial and the
 # calls paid again. Needs python3 (stdlib only) and curl.
 #
 # Files and catalogs (about 300 MB at most) go under /dev/shm when TMPDIR is not set and it has a
@@ -47,8 +47,8 @@ export LOOM_TRUSTED_MODEL_HOSTS=127.0.0.1
 unset LOOM_PRICING
 
 TRIALS=${TRIALS:-20}
-INDEX_TRIALS=${INDEX_TRIALS:-8}
-EXPORT_TRIALS=${EXPORT_TRIALS:-8}
+INDEX_TRIALS=${INDEX_TRIALS:-$((TRIALS >= 40 ? TRIALS / 4 : 8))}
+EXPORT_TRIALS=${EXPORT_TRIALS:-$((TRIALS >= 40 ? TRIALS / 4 : 8))}
 SEED=${SEED:-$(( $(date +%s%N) % 1000000007 ))}
 echo "kill: seed $SEED (reproduce the kill delays with SEED=$SEED TRIALS=$TRIALS INDEX_TRIALS=$INDEX_TRIALS EXPORT_TRIALS=$EXPORT_TRIALS)"
 RANDOM=$((SEED % 32768))
