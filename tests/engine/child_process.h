@@ -5,6 +5,7 @@
 // client.
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ class ChildProcess {
     m_pid = fork();
     if (m_pid < 0) throw std::runtime_error("fork failed");
     if (m_pid == 0) {
+      // Never outlive a test that died without unwinding (a sanitizer report, a crash): the server
+      // would keep CTest's output pipe open and the run would hang until its timeout.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (captureStdout) {
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);

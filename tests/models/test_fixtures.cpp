@@ -37,7 +37,8 @@ bool makePhotoAssets(const QString& dir) {
             writeImage(dir + "/product_mug.png", 800, 800) && writeImage(dir + "/receipt_scan.png", 620, 877);
   ok = ok && writeFile(dir + "/notes.txt", "Shot list for the spring catalogue.\nReshoot the mug on white.\n");
   // A JPEG cut inside its header, as a failed upload leaves it: probing it must give an error row.
-  ok = ok && writeFile(dir + "/broken_upload.jpg", QByteArray("\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01", 15));
+  static const char kCutJpeg[] = "\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01";
+  ok = ok && writeFile(dir + "/broken_upload.jpg", QByteArray(kCutJpeg, sizeof kCutJpeg - 1));
   return ok;
 }
 
