@@ -271,11 +271,21 @@ core::Result<EmbedAnswer> parseEmbedAnswer(std::string_view body, size_t expecte
 std::string providerErrorMessage(std::string_view body) {
   json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object()) {
-    auto e = j.find("error");
-    if (e != j.end() && e->is_object() && e->contains("message") && (*e)["message"].is_string())
-      return redactSecrets((*e)["message"].get<std::string>());
-    if (e != j.end() && e->is_string()) return redactSecrets(e->get<std::string>());
-    if (auto m = j.find("message"); m != j.end() && m->is_string()) return redactSecrets(m->get<std::string>());
+    // The provider's own words; an empty message (seen from proxies) falls back to the error's type
+    // and code, which still say more than nothing.
+    auto blank = [](const std::string& t) { return t.find_first_not_of(" \t\r\n") == std::string::npos; };
+    std::string text;
+    if (auto e = j.find("error"); e != j.end() && e->is_object()) {
+      text = stringOr(*e, "message");
+      if (blank(text)) {
+        text = stringOr(*e, "type");
+        if (const std::string code = stringOr(*e, "code"); !blank(code)) text += (blank(text) ? "" : " ") + code;
+      }
+    } else if (e != j.end() && e->is_string()) {
+      text = e->get<std::string>();
+    }
+    if (blank(text)) text = stringOr(j, "message");
+    if (!blank(text)) return redactSecrets(text);
   }
   std::string excerpt(body.substr(0, 200));
   std::replace(excerpt.begin(), excerpt.end(), '\n', ' ');
