@@ -15,6 +15,52 @@ function(loom_set_warnings target)
   endif()
 endfunction()
 
+# LOOM_SANITIZE=ON: every target, the run-time modules included, is built with AddressSanitizer and
+# UndefinedBehaviorSanitizer at -O1 -g (a Debug build keeps assert() on). A UBSan finding aborts like
+# an ASan one, so no report can scroll past a passing test. Every executable gets the runtimes'
+# default options from tests/support/sanitizer_defaults.cpp (loom_sanitizer_runtime below), so a test
+# binary, loom-cli or loom run by hand behaves as under CTest; ASAN_OPTIONS & co. still override.
+# Sanitized code runs several times slower: CTest timeouts are multiplied by LOOM_TEST_TIMEOUT_SCALE
+# (loom_test_timeout), 4 under LOOM_SANITIZE unless set.
+macro(loom_setup_sanitizers)
+  if(LOOM_SANITIZE)
+    if(LOOM_FUZZ)
+      message(FATAL_ERROR "LOOM_SANITIZE and LOOM_FUZZ are separate builds (scripts/fuzz.sh sanitizes its own)")
+    endif()
+    # float-cast-overflow is not part of GCC's "undefined"; out-of-range float-to-int casts are easy to
+    # write in media code (durations, frame rates, scaled sizes).
+    set(_loom_sanitize -fsanitize=address,undefined,float-cast-overflow
+      -fno-sanitize-recover=undefined,float-cast-overflow)
+    add_compile_options(${_loom_sanitize} -fno-omit-frame-pointer -O1 -g)
+    add_link_options(${_loom_sanitize})
+    add_library(loom_sanitizer_defaults OBJECT ${PROJECT_SOURCE_DIR}/tests/support/sanitizer_defaults.cpp)
+    target_compile_definitions(loom_sanitizer_defaults PRIVATE
+      LOOM_LSAN_SUPPRESSIONS="${PROJECT_SOURCE_DIR}/tests/support/lsan.supp"
+      LOOM_UBSAN_SUPPRESSIONS="${PROJECT_SOURCE_DIR}/tests/support/ubsan.supp")
+    if(NOT LOOM_TEST_TIMEOUT_SCALE)
+      set(LOOM_TEST_TIMEOUT_SCALE 4)
+    endif()
+  elseif(NOT LOOM_TEST_TIMEOUT_SCALE)
+    set(LOOM_TEST_TIMEOUT_SCALE 1)
+  endif()
+endmacro()
+
+# loom_sanitizer_runtime(TARGET): an executable's sanitizer default options (no-op without
+# LOOM_SANITIZE). An OBJECT library, because nothing references the hooks: an archive member would
+# never be linked in.
+function(loom_sanitizer_runtime target)
+  if(LOOM_SANITIZE)
+    target_link_libraries(${target} PRIVATE loom_sanitizer_defaults)
+  endif()
+endfunction()
+
+# loom_test_timeout(TEST SECONDS): a CTest timeout in seconds as measured on a normal build, scaled
+# by LOOM_TEST_TIMEOUT_SCALE.
+function(loom_test_timeout test seconds)
+  math(EXPR scaled "${seconds} * ${LOOM_TEST_TIMEOUT_SCALE}")
+  set_tests_properties(${test} PROPERTIES TIMEOUT ${scaled})
+endfunction()
+
 # loom_add_library(NAME SOURCES ... [LINK ...] [PUBLIC_LINK ...])
 function(loom_add_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LINK;PUBLIC_LINK" ${ARGN})
@@ -37,6 +83,7 @@ function(loom_add_test name)
   loom_set_warnings(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LINK})
   loom_needs_media_codecs(${name})
+  loom_sanitizer_runtime(${name})
   target_compile_definitions(${name} PRIVATE
     LOOM_SOURCE_DIR="${PROJECT_SOURCE_DIR}" LOOM_BINARY_DIR="${PROJECT_BINARY_DIR}")
   if(ARG_QT)
@@ -55,6 +102,7 @@ function(loom_add_bench name)
   loom_set_warnings(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LINK})
   loom_needs_media_codecs(${name})
+  loom_sanitizer_runtime(${name})
 endfunction()
 
 # An executable that runs the engine loads the media codecs module (engine/media/codecs.h) and the
