@@ -8,10 +8,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <ostream>
 #include <string>
 
 #include "../fuzz/fuzz_names.h"
 #include "../fuzz/fuzz_targets.h"
+
+namespace loom::fuzz {
+// Test names and failures show the target's name, not its bytes.
+void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
+}  // namespace loom::fuzz
 
 namespace {
 
