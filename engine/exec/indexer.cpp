@@ -331,6 +331,10 @@ core::Result<IndexResult> indexSource(catalog::Catalog& cat, const IndexOptions&
     m.bind(1, result.sourceId);
     m.step();
     result.missing = std::max<int64_t>(0, m.int64(0) - result.objects);
+    // A statement that has returned a row keeps its read snapshot until reset: the UPDATE below would
+    // then have to upgrade that snapshot to a write, which SQLite refuses at once (SQLITE_BUSY, no
+    // waiting) when another process wrote in between.
+    m.reset();
     auto u = db.prepare("UPDATE sources SET indexed_at=?, object_count=? WHERE id=?");
     u.bind(1, core::nowIsoUtc()).bind(2, result.objects).bind(3, result.sourceId);
     u.run();
