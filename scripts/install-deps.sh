@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   # engine libraries
   libsqlite3-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libmagic-dev libmagic-mgc
+  libre2-dev  # regular expressions in flows (linear-time matching)
   openssl  # certificates for the TLS tests
   libopencv-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libswresample-dev
   libpoppler-cpp-dev

@@ -1,7 +1,10 @@
 #include "nodes/sql_check.h"
 
+#include <re2/re2.h>
+
 #include <cctype>
 #include <cstring>
+#include <memory>
 
 #include "catalog/db.h"
 #include "core/hash.h"
@@ -52,6 +55,42 @@ void loomHash(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(core::fnv1a64(v, seed) >> 1));
 }
 
+// Options for every regular expression a flow carries. RE2 rather than std::regex: RE2 matches in time
+// linear in the input and bounded memory, while libstdc++'s regex backtracks exponentially on patterns
+// like (a+)+b and recurses once per character (a long value overflows the stack).
+RE2::Options regexpOptions() {
+  RE2::Options o;
+  o.set_log_errors(false);
+  o.set_max_mem(kMaxRegexpMemory);
+  return o;
+}
+
+// loom_regexp(pattern, value): 1 when the pattern is found in the value's text, 0 when not, NULL when
+// either is NULL. The compiled pattern is kept per statement (SQLite's auxdata), compiled once.
+void loomRegexp(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  std::unique_ptr<RE2> fresh;
+  auto* re = static_cast<RE2*>(sqlite3_get_auxdata(ctx, 0));
+  if (!re) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+    const std::string_view pattern(p ? p : "", static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+    if (auto bad = checkRegexp(pattern); !bad.ok()) {
+      sqlite3_result_error(ctx, bad.error().message.c_str(), -1);
+      return;
+    }
+    fresh = std::make_unique<RE2>(pattern, regexpOptions());
+    re = fresh.get();
+  }
+  const auto* v = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+  const std::string_view value(v ? v : "", static_cast<size_t>(sqlite3_value_bytes(argv[1])));
+  sqlite3_result_int(ctx, RE2::PartialMatch(value, *re) ? 1 : 0);
+  // Last: SQLite may free the pattern at once, inside this call.
+  if (fresh) sqlite3_set_auxdata(ctx, 0, fresh.release(), [](void* r) { delete static_cast<RE2*>(r); });
+}
+
 bool onlySpace(const char* p) {
   for (; p && *p; ++p)
     if (!std::isspace(static_cast<unsigned char>(*p))) return false;
@@ -97,9 +136,22 @@ std::string escapesItsWrapping(const std::string& sql) {
 
 }  // namespace
 
+core::Result<void> checkRegexp(std::string_view pattern) {
+  if (pattern.size() > kMaxRegexpBytes)
+    return core::makeError(ErrorKind::InvalidFlow, "the regular expression is " + std::to_string(pattern.size()) +
+                                                       " bytes; at most " + std::to_string(kMaxRegexpBytes) + " are allowed");
+  RE2 re(pattern, regexpOptions());
+  if (!re.ok())
+    return core::makeError(ErrorKind::InvalidFlow, "invalid regular expression `" + std::string(pattern) + "`: " +
+                                                       re.error() + " (RE2 syntax: no back-references or look-around)");
+  return {};
+}
+
 void registerSqlFunctions(sqlite3* db) {
   sqlite3_create_function_v2(db, "loom_hash", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
                              &loomHash, nullptr, nullptr, nullptr);
+  sqlite3_create_function_v2(db, "loom_regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                             &loomRegexp, nullptr, nullptr, nullptr);
 }
 
 core::Result<void> checkSql(const core::Schema& schema, const std::string& sql, SqlPiece piece) {

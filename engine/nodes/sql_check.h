@@ -6,8 +6,10 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 #include "core/value.h"
@@ -44,7 +46,16 @@ enum class SqlPiece { Condition, Expression, OrderBy };
 // the available columns.
 core::Result<void> checkSql(const core::Schema& schema, const std::string& sql, SqlPiece piece);
 
-// Registers Loom's SQL functions on a connection: loom_hash(seed, value) -> 63-bit integer.
+// Registers Loom's SQL functions on a connection: loom_hash(seed, value) -> 63-bit integer;
+// loom_regexp(pattern, value) -> 1 when the RE2 pattern is found in the value's text, 0 when not, NULL
+// when either is NULL (an invalid pattern fails the statement: check it first with checkRegexp).
 void registerSqlFunctions(sqlite3* db);
+
+// Regular expressions in flows are RE2 patterns (linear-time matching: no back-references or
+// look-around), at most kMaxRegexpBytes long, compiled within kMaxRegexpMemory.
+constexpr size_t kMaxRegexpBytes = 4096;
+constexpr int64_t kMaxRegexpMemory = 8 << 20;
+// Ok, or an error (InvalidFlow) quoting the pattern and what RE2 says is wrong with it.
+core::Result<void> checkRegexp(std::string_view pattern);
 
 }  // namespace loom::nodes
