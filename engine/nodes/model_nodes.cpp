@@ -267,7 +267,8 @@ class ChatNode : public NodeType {
            "anthropic is the Messages API. With json_schema the answer is a JSON object whose top-level properties "
            "also become columns. Answers are cached: the same request (provider, endpoint, model, rendered request, "
            "input object version) is never paid for twice. Each call is recorded in the ledger with its tokens and "
-           "cost; a failed call (after retries) becomes the row's error.";
+           "cost; a failed call (after retries) becomes the row's error." +
+           std::string(m_vision ? "" : " With refuse_pii, rows in which pii.detect found personal data are not sent.");
   }
   std::vector<ParamSpec> params() const override {
     ParamSpec provider{"provider", ParamType::Enum, "openai (and OpenAI-compatible servers) or anthropic", false,
@@ -286,6 +287,13 @@ class ChatNode : public NodeType {
         numParam("temperature", "sampling temperature (provider default when absent)", 0, 0, 2),
     };
     ps.back().defaultValue = nullptr;
+    if (!m_vision) {
+      // No default value, so that flows without it keep their node hashes (and cached outputs).
+      ps.push_back({"refuse_pii", ParamType::Boolean,
+                    "true: rows whose pii_count (from pii.detect upstream) is over 0 are not sent; they get the "
+                    "error \"personal data found by pii.detect (types); not sent\" and cost nothing. Default false",
+                    false});
+    }
     if (m_vision) {
       ps.push_back({"image", ParamType::String, "column holding the image's object URI", false, "uri"});
       ps.push_back(intParam("image_size", "longest side of the image sent, in pixels", 768, 64, 4096));
@@ -303,6 +311,9 @@ class ChatNode : public NodeType {
       return makeError(ErrorKind::InvalidFlow, "parameter 'image': the input has no column '" +
                                                    p.value("image", std::string("uri")) +
                                                    "'; name the column holding the image's URI");
+    if (p.value("refuse_pii", false) && !in[0].has("pii_count"))
+      return makeError(ErrorKind::InvalidFlow, "parameter 'refuse_pii': the input has no pii_count column; put "
+                                               "pii.detect before this node (or pii.redact to send redacted text)");
     core::Schema s = in[0];
     s.set({output, ColumnType::Text, "the model's answer (JSON text with json_schema)"});
     s.set({output + "_call", ColumnType::Text, "the call's request hash: its record in the ledger and the call cache"});
@@ -342,6 +353,8 @@ class ChatNode : public NodeType {
       for (const auto& [name, prop] : (*schema)["properties"].items()) props.emplace_back(name, out.indexOf(name));
     const media::MediaLimits limits;
     auto& db = ctx.catalog().db();
+    const bool refusePii = p.value("refuse_pii", false);
+    const int iPiiCount = out.indexOf("pii_count"), iPiiTypes = out.indexOf("pii_types");
 
     struct Slot {
       std::string body, audit, key;
@@ -409,6 +422,16 @@ class ChatNode : public NodeType {
     };
     spec.perRow = [&](RowBuffer& row) {
       Slot& slot = slots[static_cast<size_t>(&row - base)];
+      if (refusePii && iPiiCount >= 0) {
+        const core::Value& n = row.values[static_cast<size_t>(iPiiCount)];
+        const bool found = (std::holds_alternative<int64_t>(n) && std::get<int64_t>(n) > 0) ||
+                           (std::holds_alternative<double>(n) && std::get<double>(n) > 0);
+        if (found) {
+          const std::string types = iPiiTypes >= 0 ? text(row.values[static_cast<size_t>(iPiiTypes)]) : std::string();
+          return fail(row, "personal data found by pii.detect (" + (types.empty() ? std::string("pii_count > 0") : types) +
+                               "); not sent");
+        }
+      }
       ChatRequest req;
       req.provider = provider;
       req.model = setup.model;
