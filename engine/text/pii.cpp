@@ -219,15 +219,17 @@ bool mod97(const std::string& iban) {
 void scanIban(Scan& s) {
   const auto& t = s.t;
   for (size_t i = 0; i + 4 < t.size(); ++i) {
-    if (!upper(t[i]) || !upper(t[i + 1]) || !digit(t[i + 2]) || !digit(t[i + 3]) || wordByte(s.before(i))) continue;
-    const int len = ibanLength(t.substr(i, 2));
+    // Letters of either case (the checksum guards against chance), converted to upper case for it.
+    if (!alpha(t[i]) || !alpha(t[i + 1]) || !digit(t[i + 2]) || !digit(t[i + 3]) || wordByte(s.before(i))) continue;
+    auto up = [](char c) { return static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c); };
+    const int len = ibanLength(std::string{up(t[i]), up(t[i + 1])});
     if (len == 0) continue;
-    std::string v(t.substr(i, 4));
+    std::string v{up(t[i]), up(t[i + 1]), t[i + 2], t[i + 3]};
     size_t e = i + 4;
     while (e < t.size() && static_cast<int>(v.size()) < len) {
-      if (digit(t[e]) || upper(t[e])) {
-        v += t[e++];
-      } else if (t[e] == ' ' && (digit(s.at(e + 1)) || upper(s.at(e + 1))) && t[e - 1] != ' ') {
+      if (alnum(t[e])) {
+        v += up(t[e++]);
+      } else if (t[e] == ' ' && alnum(s.at(e + 1)) && t[e - 1] != ' ') {
         ++e;
       } else {
         break;

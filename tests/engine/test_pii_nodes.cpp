@@ -44,6 +44,7 @@ TEST(PiiScanners, FindEachKindWithItsExactExtent) {
   EXPECT_EQ(found("5500000000000004"), V{"credit_card:5500000000000004"});
   EXPECT_EQ(found("IBAN DE89 3704 0044 0532 0130 00, thanks"), V{"iban:DE89 3704 0044 0532 0130 00"});
   EXPECT_EQ(found("GB82WEST12345698765432"), V{"iban:GB82WEST12345698765432"});
+  EXPECT_EQ(found("typed as gb82 west 1234 5698 7654 32"), V{"iban:gb82 west 1234 5698 7654 32"});
   EXPECT_EQ(found("server at 192.168.1.20:8080"), V{"ipv4:192.168.1.20"});
   EXPECT_EQ(found("v6 2001:db8::8a2e:370:7334 and ::1"), (V{"ipv6:2001:db8::8a2e:370:7334", "ipv6:::1"}));
   EXPECT_EQ(found("full 2001:0db8:0000:0000:0000:ff00:0042:8329."), V{"ipv6:2001:0db8:0000:0000:0000:ff00:0042:8329"});
