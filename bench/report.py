@@ -455,6 +455,29 @@ def main():
               f"{x['loom']['rss_mb']:.0f} / {x['aws']['rss_mb']:.0f} / {x['rclone']['rss_mb']:.0f} MB |")
         w("")
 
+    nd_path = os.path.join(args.results, "near_duplicates.json")
+    nd = json.load(open(nd_path)) if os.path.exists(nd_path) else None
+    if nd:
+        w("## Near-duplicate search")
+        w("")
+        w(f"`bench_near_duplicates` (bench/near_duplicates.cpp): {nd['hashes']:,} random 64-bit hashes, "
+          f"{nd['planted_copies']:,} of them planted copies within {nd['max_distance']} bits of another, grouped at "
+          f"Hamming distance ≤ {nd['max_distance']} by the code `image.near_duplicates` runs "
+          f"(media/near_duplicates.h: {nd['blocks']} blocks, radius {nd['radius']}) and by comparing every pair with "
+          f"popcount, one thread each, in one process (the multi-index time is the median of "
+          f"{nd.get('multi_index_runs', 1)} runs; all pairs runs once); both must find the same groups.")
+        w("")
+        w("| Method | Pairs compared | Time (s) | Relative |")
+        w("|---|---|---|---|")
+        allp = nd['all_pairs_hashes'] * (nd['all_pairs_hashes'] - 1) // 2
+        ext = " (extrapolated from %s hashes)" % f"{nd['all_pairs_hashes']:,}" if nd['extrapolated'] else ""
+        w(f"| Loom: multi-index + union-find | {nd['comparisons']:,} | {nd['multi_index_s']:.3f} | "
+          f"**{nd['ratio']:.0f}×** |")
+        w(f"| All pairs | {allp:,} | {nd['all_pairs_at_n_s']:.2f}{ext} | 1.00× (reference) |")
+        w("")
+        w(f"Same groups: {'yes' if nd['same_groups'] else '**no**'} ({nd['groups']:,} groups).")
+        w("")
+
     # ---- what each benchmark measures
     w("## What each benchmark measures")
     w("")

@@ -12,6 +12,8 @@
 #      throughput as a ratio of the limit, Loom's CPU per call (bench/model_calls.sh)
 #   i) listing a bucket of 100,000 objects on s3rver: loom-cli index vs `aws s3 ls --recursive` and
 #      `rclone lsjson -R`, on loopback and with 50 ms per request added (bench/s3_list.sh)
+#   j) near-duplicate search over 100,000 64-bit hashes: image.near_duplicates' multi-index grouping
+#      vs comparing all pairs, in one process (bench_near_duplicates)
 # Results go to bench/work/results/ and docs/BENCHMARKS.md. Takes ~5–10 minutes on 2 cores.
 #
 # Environment: RUNS (fast benchmarks, default 10), SLOW_RUNS (probing and saves, default 3),
@@ -19,7 +21,7 @@
 # BUILD_DIR (default build-bench), SKIP_BUILD=1 to reuse the binaries as they are,
 # N_PHOTOS / N_MIXED (media fixtures, default 500 / 2000), SKIP_MEDIA=1 to leave out (f) and (g),
 # N_CALLS (default 10000), SKIP_MODELS=1 to leave out (h), N_OBJECTS (default 100000) / S3_RUNS
-# (default 3), SKIP_S3=1 to leave out (i).
+# (default 3), SKIP_S3=1 to leave out (i); N_HASHES (default 100000), SKIP_NEAR_DUP=1 to leave out (j).
 # Needs: cmake, ninja, a C++20 compiler, python3, find, file, sqlite3. Uses when present: hyperfine
 # (else bench/timeit.py), exiftool, ImageMagick `convert` (JPEG templates), /usr/bin/time.
 
@@ -81,7 +83,7 @@ say "build (Release, $BUILD)"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOOM_BUILD_GUI=OFF -DLOOM_BUILD_TESTS=OFF \
     > "$RES/cmake.log"
-  ninja -C "$BUILD" -j2 loom-cli bench_dataset_save
+  ninja -C "$BUILD" -j2 loom-cli bench_dataset_save bench_near_duplicates
 fi
 LOOM=$BUILD/app/loom-cli
 SAVE=$BUILD/bench/bench_dataset_save
@@ -260,6 +262,11 @@ fi
 if [ "${SKIP_S3:-0}" != 1 ]; then
   say "i) listing a bucket of ${N_OBJECTS:-100000} objects: loom-cli index vs aws s3 ls vs rclone lsjson, loopback and distant"
   RUNS=${S3_RUNS:-3} "$ROOT/bench/s3_list.sh" "$LOOM" "$RES" "$WORK" "${N_OBJECTS:-100000}" > /dev/null
+fi
+
+if [ "${SKIP_NEAR_DUP:-0}" != 1 ]; then
+  say "j) near-duplicate search: ${N_HASHES:-100000} hashes, multi-index grouping vs all pairs"
+  "$BUILD/bench/bench_near_duplicates" --hashes "${N_HASHES:-100000}" > "$RES/near_duplicates.json"
 fi
 
 say "report"
