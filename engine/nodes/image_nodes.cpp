@@ -370,8 +370,10 @@ class ImagePhash : public ImageRowNode {
            "get hashes a few bits apart even after resizing, recompression or small colour changes; "
            "different pictures differ in about half of the 64 bits. Compare hashes with "
            "image.near_duplicates (Hamming distance; 6 or less usually means the same picture). Cropping, "
-           "rotating and mirroring change the hash. Example: image.phash then image.near_duplicates with "
-           "max_distance 6, then table.filter `dup_keep = 1` keeps one image per group. Errors: the image is "
+           "rotating and mirroring change the hash. A flat image (one colour all over, e.g. a blank frame) "
+           "has no structure to hash and gets 0000000000000000 whatever its colour, so flat images group "
+           "together. Example: image.phash, then image.near_duplicates with max_distance 6, then table.filter "
+           "`dup_keep = 1` keeps one image per group. Errors: the image is "
            "missing, truncated, not decodable, a GIF or over 200 megapixels.";
   }
 

@@ -245,7 +245,7 @@ TEST(ImageOps, PhashSurvivesResizeAndRecompressionAndSeparatesUnrelatedPictures)
     for (size_t j = i + 1; j < originals.size(); ++j)
       closestOther = std::min(closestOther, media::hammingDistance(originals[i], originals[j]));
   EXPECT_LE(worstSame, 6);
-  EXPECT_GE(closestOther, 16);
+  EXPECT_GE(closestOther, 20);  // measured: 26 (worst same-picture distance: 2)
   RecordProperty("worst_same", worstSame);
   RecordProperty("closest_other", closestOther);
 }
