@@ -678,3 +678,41 @@ TEST(ImageNodes, BadParametersAndMissingColumnsAreValidationErrorsNamingTheParam
   EXPECT_EQ(msg(node("quality.blur", nlohmann::json::object())), "");
   EXPECT_EQ(msg(node("image.transform", {{"resize", "exact"}, {"width", 100}, {"height", 50}, {"crop_aspect", "16:9"}})), "");
 }
+
+TEST(ImageNodes, SourceColumnsThatHoldNoBlobAreRowErrorsAndAnEmptyTableIsFine) {
+  test::TempDir dir;
+  const fs::path data = dir / "data";
+  test::writeFile(data / "a.txt", "x");
+  test::writeFile(data / "b.txt", "x");
+  // a: a well-formed hash of a blob this catalog does not have; b: not a hash at all.
+  const nlohmann::json middle = {
+      {{"id", "h"},
+       {"type", "table.derive"},
+       {"params", {{"columns", {{"thumb", "CASE name WHEN 'a.txt' THEN '" + std::string(64, 'a') + "' ELSE 'nope' END"}}}}}},
+      {{"id", "hash"}, {"type", "image.phash"}, {"params", {{"source", "thumb"}}}}};
+  auto cat = catalog::Catalog::open((dir / "catalog.db").string()).orThrow();
+  Infos fb;
+  auto r = run(*cat, chainFlow(data, middle), fb);
+  ASSERT_EQ(r.status, "succeeded");
+  EXPECT_EQ(r.rowsFailed, 2);
+  std::map<std::string, Row> byName;
+  for (auto& row : readDataset(*cat, "out")) byName[str(row, "name")] = row;
+  EXPECT_NE(str(byName["a.txt"], "error").find("not in this catalog's blob store"), std::string::npos)
+      << str(byName["a.txt"], "error");
+  EXPECT_NE(str(byName["a.txt"], "error").find("a.txt"), std::string::npos) << str(byName["a.txt"], "error");
+  EXPECT_NE(str(byName["b.txt"], "error").find("not a blob hash"), std::string::npos) << str(byName["b.txt"], "error");
+
+  // No rows at all: every node runs and saves an empty dataset.
+  const fs::path empty = dir / "empty";
+  fs::create_directories(empty);
+  const nlohmann::json all = {{{"id", "t"}, {"type", "image.transform"}, {"params", nlohmann::json::object()}},
+                              {{"id", "p"}, {"type", "image.phash"}, {"params", nlohmann::json::object()}},
+                              {{"id", "d"}, {"type", "image.near_duplicates"}, {"params", nlohmann::json::object()}},
+                              {{"id", "b"}, {"type", "quality.blur"}, {"params", nlohmann::json::object()}},
+                              {{"id", "e"}, {"type", "quality.exposure"}, {"params", nlohmann::json::object()}}};
+  auto other = catalog::Catalog::open((dir / "other.db").string()).orThrow();
+  Infos fb2;
+  auto r2 = run(*other, chainFlow(empty, all), fb2);
+  EXPECT_EQ(r2.status, "succeeded");
+  EXPECT_TRUE(readDataset(*other, "out").empty());
+}
