@@ -13,6 +13,7 @@ import platform
 import re
 import statistics
 import subprocess
+import sys
 
 TARGET_LISTING_RATIO = 0.5  # loom index --no-probe at ≥ 0.5× the rate of find alone
 TARGET_SAVE_SECONDS = 5.0   # a 1,000,000-row dataset saved in under 5 s
@@ -477,6 +478,13 @@ def main():
         w("")
         w(f"Same groups: {'yes' if nd['same_groups'] else '**no**'} ({nd['groups']:,} groups).")
         w("")
+
+    fr_path = os.path.join(args.results, "frames.json")
+    if os.path.exists(fr_path):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import frames_report  # bench/frames_report.py, also runnable alone
+        for line in frames_report.section(json.load(open(fr_path))):
+            w(line)
 
     # ---- what each benchmark measures
     w("## What each benchmark measures")

@@ -12,6 +12,8 @@
 #      throughput as a ratio of the limit, Loom's CPU per call (bench/model_calls.sh)
 #   i) listing a bucket of 100,000 objects on s3rver: loom-cli index vs `aws s3 ls --recursive` and
 #      `rclone lsjson -R`, on loopback and with 50 ms per request added (bench/s3_list.sh)
+#   k) a frame every 5 and 30 s from a 120 s 720p H.264 video: video.frames vs `ffmpeg -vf fps=1/N`
+#      (bench/frames.sh; SKIP_FRAMES=1 to leave out)
 #   j) near-duplicate search over 100,000 64-bit hashes: image.near_duplicates' multi-index grouping
 #      vs comparing all pairs, in one process (bench_near_duplicates)
 # Results go to bench/work/results/ and docs/BENCHMARKS.md. Takes ~5–10 minutes on 2 cores.
@@ -267,6 +269,11 @@ fi
 if [ "${SKIP_NEAR_DUP:-0}" != 1 ]; then
   say "j) near-duplicate search: ${N_HASHES:-100000} hashes, multi-index grouping vs all pairs"
   "$BUILD/bench/bench_near_duplicates" --hashes "${N_HASHES:-100000}" > "$RES/near_duplicates.json"
+fi
+
+if [ "${SKIP_FRAMES:-0}" != 1 ]; then
+  say "k) frame extraction every 5 and 30 s from a 120 s 720p video: video.frames vs ffmpeg -vf fps"
+  "$ROOT/bench/frames.sh" "$LOOM" "$RES" "$WORK" > /dev/null
 fi
 
 say "report"
