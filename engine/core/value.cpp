@@ -57,6 +57,16 @@ std::string quoteIdent(std::string_view name) {
   return out;
 }
 
+std::string quoteLiteral(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
 bool isValidColumnName(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   if (name[0] == '_' || (name[0] >= '0' && name[0] <= '9')) return false;

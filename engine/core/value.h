@@ -54,6 +54,8 @@ class Schema {
 
 // Quotes an SQL identifier: name -> "name" with embedded quotes doubled.
 std::string quoteIdent(std::string_view name);
+// Quotes an SQL string literal: it's -> 'it''s'.
+std::string quoteLiteral(std::string_view text);
 
 // Column names users may give: letters, digits, underscore, not starting with a digit, and not
 // starting with '_' (reserved for Loom's own columns such as _row and _src).

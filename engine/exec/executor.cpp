@@ -27,8 +27,10 @@ namespace {
 
 constexpr const char* kHashDomain = "loom.node/1";
 
+// Every node table: _row numbers the rows, _src is the input row each came from and _in which input
+// that is (NULL: the first), so lineage can walk back from any row.
 std::string tableDdl(const std::string& table, const core::Schema& schema) {
-  std::string ddl = "CREATE TABLE " + quoteIdent(table) + "(_row INTEGER PRIMARY KEY, _src INTEGER";
+  std::string ddl = "CREATE TABLE " + quoteIdent(table) + "(_row INTEGER PRIMARY KEY, _src INTEGER, _in INTEGER";
   for (const auto& c : schema.columns()) ddl += ", " + quoteIdent(c.name) + " " + core::sqlTypeName(c.type);
   return ddl + ")";
 }
@@ -47,7 +49,7 @@ int64_t countRows(catalog::Db& db, const std::string& table, const char* where =
 
 // What the executor knows about a node after it ran (or was found in the cache).
 struct NodeState {
-  std::string hash;
+  std::string hash;  // for a node's second and later output ports: "<hash>/<port>"
   std::string table;
   core::Schema schema;
   int64_t rows = 0;
@@ -64,8 +66,16 @@ struct Claim {
 // complete output is reused, one a live run is writing is refused (Busy), and one a dead run left half
 // done is taken over and resumed. The write lock is released on return, so a caller that waits on Busy
 // never starves the owner.
+// The tables of a node's output ports after the first: "<table>_<port index>".
+std::vector<std::string> portTables(const std::string& table, const flow::ValidatedNode& vn) {
+  std::vector<std::string> t{table};
+  for (size_t p = 1; p < vn.type->outputs().size(); ++p) t.push_back(table + "_" + std::to_string(p));
+  return t;
+}
+
 Claim claimNodeOutput(catalog::Catalog& cat, const std::string& hash, const std::string& table,
                       const flow::ValidatedNode& vn, int64_t runId, const std::string& startedAt) {
+  const auto tables = portTables(table, vn);
   auto& db = cat.db();
   Transaction tx(db);
   Claim claim;
@@ -84,9 +94,13 @@ Claim claimNodeOutput(catalog::Catalog& cat, const std::string& hash, const std:
     auto take = db.prepare("UPDATE node_outputs SET run_id = ? WHERE hash = ?");
     take.bind(1, runId).bind(2, hash);
     take.run();
+    for (size_t p = 1; p < tables.size(); ++p)
+      if (!db.tableExists(tables[p])) db.exec(tableDdl(tables[p], vn.schema));
   } else {
-    db.exec("DROP TABLE IF EXISTS " + quoteIdent(table));
-    db.exec(tableDdl(table, vn.schema));
+    for (const auto& t : tables) {
+      db.exec("DROP TABLE IF EXISTS " + quoteIdent(t));
+      db.exec(tableDdl(t, vn.schema));
+    }
     auto s = db.prepare(
         "INSERT OR REPLACE INTO node_outputs(hash, node_type, table_name, status, columns_json, created_at, run_id)"
         " VALUES(?,?,?,'partial',?,?,?)");
@@ -101,17 +115,20 @@ Claim claimNodeOutput(catalog::Catalog& cat, const std::string& hash, const std:
 class NodeContext final : public nodes::ExecContext {
  public:
   NodeContext(catalog::Catalog& cat, core::Feedback& fb, core::ThreadPool& pool, inference::Spend& spend,
-              int64_t runId, std::string nodeId, std::vector<nodes::InputTable> inputs, std::string outTable,
-              core::Schema outSchema, std::string hash, int64_t batchRows)
+              int64_t runId, std::string nodeId, std::vector<nodes::InputTable> inputs,
+              std::vector<std::string> outTables, core::Schema outSchema, std::string hash, int64_t batchRows)
       : m_cat(cat), m_fb(fb), m_pool(pool), m_spend(spend), m_runId(runId), m_nodeId(std::move(nodeId)),
-        m_inputs(std::move(inputs)), m_outTable(std::move(outTable)), m_outSchema(std::move(outSchema)),
-        m_hash(std::move(hash)), m_batchRows(batchRows) {}
+        m_inputs(std::move(inputs)), m_outTables(std::move(outTables)), m_outSchema(std::move(outSchema)),
+        m_hash(std::move(hash)), m_batchRows(batchRows) {
+    if (m_outTables.empty()) m_outTables.emplace_back();  // a sink
+  }
 
   catalog::Catalog& catalog() override { return m_cat; }
   core::Feedback& feedback() override { return m_fb; }
   const std::string& nodeId() const override { return m_nodeId; }
   const std::vector<nodes::InputTable>& inputs() const override { return m_inputs; }
-  const std::string& outputTable() const override { return m_outTable; }
+  const std::string& outputTable() const override { return m_outTables[0]; }
+  const std::string& outputTable(int port) const override { return m_outTables.at(static_cast<size_t>(port)); }
   const core::Schema& outputSchema() const override { return m_outSchema; }
   int64_t runId() const override { return m_runId; }
   const std::string& nodeHash() const override { return m_hash; }
@@ -126,16 +143,18 @@ class NodeContext final : public nodes::ExecContext {
     m_outputs.push_back({dataset, version, rows, reused});
   }
 
-  void insertSelect(const std::string& select, const std::vector<std::string>& extraReads) override {
+  void insertSelect(const std::string& select, const nodes::InsertOptions& options) override {
     auto& db = m_cat.db();
-    std::set<std::string> reads(extraReads.begin(), extraReads.end());
+    const std::string& outTable = outputTable(options.port);
+    std::set<std::string> reads(options.extraReads.begin(), options.extraReads.end());
     for (const auto& in : m_inputs) reads.insert(in.tableName);
     Transaction tx(db);
-    db.exec("DELETE FROM " + quoteIdent(m_outTable));
-    std::string sql = "INSERT INTO " + quoteIdent(m_outTable) + "(_src" + columnList(m_outSchema) + ") " + select;
+    db.exec("DELETE FROM " + quoteIdent(outTable));
+    std::string sql = "INSERT INTO " + quoteIdent(outTable) + "(_src" + (options.withInputIndex ? ", _in" : "") +
+                      columnList(m_outSchema) + ") " + select;
     std::optional<catalog::Stmt> stmt;
     {
-      nodes::SqlGuard guard(db.handle(), reads, m_outTable);
+      nodes::SqlGuard guard(db.handle(), reads, outTable);
       auto s = db.tryPrepare(sql);
       if (!s.ok())
         throw RunError(ErrorKind::InvalidFlow, "node '" + m_nodeId + "': " +
@@ -149,7 +168,7 @@ class NodeContext final : public nodes::ExecContext {
 
   void appendRow(std::vector<core::Value> values) override {
     if (!m_appendStarted) {
-      m_cat.db().exec("DELETE FROM " + quoteIdent(m_outTable));
+      m_cat.db().exec("DELETE FROM " + quoteIdent(m_outTables[0]));
       m_appendStarted = true;
     }
     m_pending.push_back(std::move(values));
@@ -160,7 +179,7 @@ class NodeContext final : public nodes::ExecContext {
     if (m_pending.empty()) return;
     auto& db = m_cat.db();
     Transaction tx(db);
-    std::string q = "INSERT INTO " + quoteIdent(m_outTable) + "(_src" + columnList(m_outSchema) + ") VALUES(NULL";
+    std::string q = "INSERT INTO " + quoteIdent(m_outTables[0]) + "(_src" + columnList(m_outSchema) + ") VALUES(NULL";
     for (size_t i = 0; i < m_outSchema.size(); ++i) q += ",?";
     auto ins = db.prepare(q + ")");
     for (const auto& row : m_pending) {
@@ -182,14 +201,14 @@ class NodeContext final : public nodes::ExecContext {
     // previous attempt stopped.
     int64_t after = 0, done = 0;
     {
-      auto s = db.prepare("SELECT _src FROM " + quoteIdent(m_outTable) + " ORDER BY _row DESC LIMIT 1");
+      auto s = db.prepare("SELECT _src FROM " + quoteIdent(m_outTables[0]) + " ORDER BY _row DESC LIMIT 1");
       if (s.step()) after = s.int64(0);
-      done = countRows(db, m_outTable);
+      done = countRows(db, m_outTables[0]);
       if (done > 0) m_resumed = true;
     }
     auto sel = db.prepare("SELECT _row" + columnList(in.schema) + " FROM " + quoteIdent(in.tableName) +
                           " WHERE _row > ? ORDER BY _row LIMIT ?");
-    std::string q = "INSERT INTO " + quoteIdent(m_outTable) + "(_src" + columnList(m_outSchema) + ") VALUES(?";
+    std::string q = "INSERT INTO " + quoteIdent(m_outTables[0]) + "(_src" + columnList(m_outSchema) + ") VALUES(?";
     for (size_t i = 0; i < m_outSchema.size(); ++i) q += ",?";
     auto ins = db.prepare(q + ")");
     const int iErr = m_outSchema.indexOf("error");
@@ -244,6 +263,84 @@ class NodeContext final : public nodes::ExecContext {
     }
   }
 
+  void expandRows(const nodes::ExpandSpec& spec) override {
+    auto& db = m_cat.db();
+    const auto& in = m_inputs.at(0);
+    std::vector<int> fromInput;
+    for (const auto& c : m_outSchema.columns()) fromInput.push_back(in.schema.indexOf(c.name));
+
+    // Resume as mapRows does: a batch's output rows commit together, so input rows after the last _src
+    // written either produced nothing (doing them again produces nothing again) or were not committed.
+    int64_t after = 0, done = 0;
+    {
+      auto s = db.prepare("SELECT max(_src), count(DISTINCT _src) FROM " + quoteIdent(m_outTables[0]));
+      if (s.step() && !s.isNull(0)) {
+        after = s.int64(0);
+        done = s.int64(1);
+        m_resumed = true;
+      }
+    }
+    auto sel = db.prepare("SELECT _row" + columnList(in.schema) + " FROM " + quoteIdent(in.tableName) +
+                          " WHERE _row > ? ORDER BY _row LIMIT ?");
+    std::string q = "INSERT INTO " + quoteIdent(m_outTables[0]) + "(_src" + columnList(m_outSchema) + ") VALUES(?";
+    for (size_t i = 0; i < m_outSchema.size(); ++i) q += ",?";
+    auto ins = db.prepare(q + ")");
+    const int iErr = m_outSchema.indexOf("error");
+
+    std::vector<nodes::RowBuffer> batch;
+    std::vector<std::vector<std::vector<core::Value>>> produced;
+    std::vector<int64_t> srcIds;
+    for (;;) {
+      if (m_fb.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled in node '" + m_nodeId + "'");
+      batch.clear();
+      srcIds.clear();
+      sel.reset();
+      sel.bind(1, after).bind(2, spec.batchRows > 0 ? spec.batchRows : m_batchRows);
+      while (sel.step()) {
+        srcIds.push_back(sel.int64(0));
+        nodes::RowBuffer row;
+        row.values.resize(m_outSchema.size());
+        for (size_t i = 0; i < fromInput.size(); ++i)
+          if (fromInput[i] >= 0) row.values[i] = sel.value(fromInput[i] + 1);
+        batch.push_back(std::move(row));
+      }
+      if (batch.empty()) break;
+      after = srcIds.back();
+      produced.assign(batch.size(), {});
+      std::mutex runErrorMutex;
+      std::optional<RunError> runError;
+      m_pool.parallelFor(batch.size(), [&](size_t i) {
+        try {
+          spec.perRow(batch[i], produced[i]);
+        } catch (const RunError& e) {
+          std::lock_guard lock(runErrorMutex);
+          if (!runError) runError = e;
+        } catch (const std::exception& e) {
+          // The row's failure is its one output row, with whatever the node had made dropped.
+          produced[i].assign(1, batch[i].values);
+          if (iErr >= 0) produced[i][0][static_cast<size_t>(iErr)] = std::string("internal error: ") + e.what();
+        }
+      });
+      if (runError) throw *runError;
+      if (spec.afterRows) spec.afterRows();
+      Transaction tx(db);
+      if (spec.afterBatch) spec.afterBatch();
+      for (size_t r = 0; r < batch.size(); ++r) {
+        for (const auto& values : produced[r]) {
+          ins.reset();
+          ins.bind(1, srcIds[r]);
+          for (size_t i = 0; i < values.size() && i < m_outSchema.size(); ++i)
+            ins.bind(static_cast<int>(i + 2), values[i]);
+          for (size_t i = values.size(); i < m_outSchema.size(); ++i) ins.bind(static_cast<int>(i + 2), nullptr);
+          ins.run();
+        }
+      }
+      tx.commit();
+      done += static_cast<int64_t>(batch.size());
+      m_fb.progress(m_nodeId, done, in.rowCount);
+    }
+  }
+
   bool resumed() const { return m_resumed; }
   const std::string& contentKey() const { return m_contentKey; }
   const std::vector<std::pair<std::string, std::string>>& runInputs() const { return m_runInputs; }
@@ -259,7 +356,7 @@ class NodeContext final : public nodes::ExecContext {
   int64_t m_runId;
   std::string m_nodeId;
   std::vector<nodes::InputTable> m_inputs;
-  std::string m_outTable;
+  std::vector<std::string> m_outTables;  // one per output port; {""} for a sink
   core::Schema m_outSchema;
   std::string m_hash;
   int64_t m_batchRows;
@@ -415,10 +512,13 @@ RunResult estimateRun(catalog::Catalog& cat, const flow::Flow& flow, const flow:
       NodeState st;
       st.schema = vn.schema;
       st.table = "dry_" + std::to_string(runId) + "_" + id;
-      db.exec("DROP TABLE IF EXISTS " + quoteIdent(st.table));
-      db.exec(tableDdl(st.table, vn.schema));
-      scratch.push_back(st.table);
-      NodeContext ctx(cat, feedback, pool, spend, runId, id, inputs, st.table, vn.schema, "", options.batchRows);
+      for (const auto& t : portTables(st.table, vn)) {
+        db.exec("DROP TABLE IF EXISTS " + quoteIdent(t));
+        db.exec(tableDdl(t, vn.schema));
+        scratch.push_back(t);
+      }
+      NodeContext ctx(cat, feedback, pool, spend, runId, id, inputs, portTables(st.table, vn), vn.schema, "",
+                      options.batchRows);
       vn.type->execute(vn.params, ctx);
       ctx.flushAppends();
       st.rows = countRows(db, st.table);
@@ -465,6 +565,14 @@ RunResult estimateRun(catalog::Catalog& cat, const flow::Flow& flow, const flow:
       est.costUsd += rep.costUsd;
       est.seconds += rep.seconds;
       factor[id] = f;
+      const auto tables = portTables(st.table, vn);
+      for (size_t p = 1; p < tables.size(); ++p) {
+        const std::string key = id + "." + vn.type->outputs()[p].name;
+        NodeState ps{"", tables[p], vn.schema, countRows(db, tables[p]), 0};
+        rep.rowsOut += scale(ps.rows);
+        factor[key] = f;
+        states[key] = std::move(ps);
+      }
       states[id] = std::move(st);
       result.nodes.push_back(rep);
     }
@@ -541,12 +649,15 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         upstreamKnown = upstreamKnown && !unknown.count(u);
         ups.push_back(states[u].hash);
       }
+      const auto outs = vn.type->outputs();
       if (vn.type->keyedByContent() || !upstreamKnown) {
         unknown.insert(vn.node->id);
+        for (size_t p = 1; p < outs.size(); ++p) unknown.insert(vn.node->id + "." + outs[p].name);
       } else {
         auto key = vn.type->runtimeKey(vn.params, m_catalog);
         std::string h = nodeHash(vn, ups, key.ok() ? key.value() : "");
         states[vn.node->id].hash = h;
+        for (size_t p = 1; p < outs.size(); ++p) states[vn.node->id + "." + outs[p].name].hash = h + "/" + outs[p].name;
         auto existing = m_catalog.nodeOutput(h);
         if (existing && existing->status == "complete") {
           rep.status = "cached";
@@ -598,7 +709,7 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         std::string staging = "s_" + std::to_string(runId) + "_" + id;
         db.exec("DROP TABLE IF EXISTS " + quoteIdent(staging));
         db.exec(tableDdl(staging, vn.schema));
-        ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, staging, vn.schema, "",
+        ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, std::vector<std::string>{staging}, vn.schema, "",
                                             options.batchRows);
         vn.type->execute(vn.params, *ctx);
         ctx->flushAppends();
@@ -628,7 +739,7 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         if (!key.ok()) throw RunError(ErrorKind::InvalidFlow, "node '" + id + "': " + key.error().message);
         state.hash = nodeHash(vn, upstreamHashes, key.value());
         if (isSink) {
-          ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, "", vn.schema, state.hash,
+          ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, std::vector<std::string>{}, vn.schema, state.hash,
                                               options.batchRows);
           vn.type->execute(vn.params, *ctx);
           bool allReused = !ctx->outputs().empty();
@@ -660,8 +771,9 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
           if (cached) {
             rep.status = "cached";
           } else {
-            ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs, state.table, vn.schema,
-                                                state.hash, options.batchRows);
+            ctx = std::make_unique<NodeContext>(m_catalog, feedback, pool, spend, runId, id, inputs,
+                                                portTables(state.table, vn), vn.schema, state.hash,
+                                                options.batchRows);
             vn.type->execute(vn.params, *ctx);
             ctx->flushAppends();
             if (ctx->resumed()) rep.status = "resumed";
@@ -670,18 +782,35 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
               inputTables.push_back(ctx->lineageTable());
             else
               for (const auto& in : inputs) inputTables.push_back(in.tableName);
-            int64_t rows = countRows(db, state.table);
-            int64_t failed = vn.schema.has("error") ? countRows(db, state.table, "error IS NOT NULL") : 0;
-            auto s = db.prepare(
-                "UPDATE node_outputs SET status='complete', input_tables=?, dataset_input=?, row_count=?, "
-                "rows_failed=?, completed_at=? WHERE hash=?");
-            s.bind(1, inputTables.dump());
-            if (ctx->datasetSpec().empty())
-              s.bind(2, nullptr);
-            else
-              s.bind(2, ctx->datasetSpec());
-            s.bind(3, rows).bind(4, failed).bind(5, core::nowIsoUtc()).bind(6, state.hash);
-            s.run();
+            Transaction tx(db);
+            const auto tables = portTables(state.table, vn);
+            // Later ports first: the node counts as complete only once all its ports are.
+            for (size_t p = tables.size(); p-- > 0;) {
+              int64_t rows = countRows(db, tables[p]);
+              int64_t failed = vn.schema.has("error") ? countRows(db, tables[p], "error IS NOT NULL") : 0;
+              if (p > 0) {
+                auto s = db.prepare(
+                    "INSERT OR REPLACE INTO node_outputs(hash, node_type, table_name, status, columns_json, "
+                    "input_tables, row_count, rows_failed, created_at, completed_at, run_id) "
+                    "VALUES(?,?,?,'complete',?,?,?,?,?,?,?)");
+                s.bind(1, state.hash + "/" + vn.type->outputs()[p].name).bind(2, vn.type->id()).bind(3, tables[p]);
+                s.bind(4, catalog::Catalog::schemaToJson(vn.schema)).bind(5, inputTables.dump());
+                s.bind(6, rows).bind(7, failed).bind(8, startedAt).bind(9, core::nowIsoUtc()).bind(10, runId);
+                s.run();
+                continue;
+              }
+              auto s = db.prepare(
+                  "UPDATE node_outputs SET status='complete', input_tables=?, dataset_input=?, row_count=?, "
+                  "rows_failed=?, completed_at=? WHERE hash=?");
+              s.bind(1, inputTables.dump());
+              if (ctx->datasetSpec().empty())
+                s.bind(2, nullptr);
+              else
+                s.bind(2, ctx->datasetSpec());
+              s.bind(3, rows).bind(4, failed).bind(5, core::nowIsoUtc()).bind(6, state.hash);
+              s.run();
+            }
+            tx.commit();
           }
         }
       }
@@ -695,6 +824,16 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         // Failed rows keep their error as they flow downstream, so the most any node saw is the number
         // of rows that failed in this run, even when a later filter dropped them.
         result.rowsFailed = std::max(result.rowsFailed, state.rowsFailed);
+        // Further output ports: their own tables, reached downstream as "<node>.<port>".
+        const auto tables = portTables(state.table, vn);
+        for (size_t p = 1; p < tables.size(); ++p) {
+          const std::string& port = vn.type->outputs()[p].name;
+          auto po = m_catalog.nodeOutput(state.hash + "/" + port);
+          NodeState ps{state.hash + "/" + port, tables[p], vn.schema, po ? po->rowCount : 0, po ? po->rowsFailed : 0};
+          rep.rowsOut += ps.rows;
+          rep.rowsFailed += ps.rowsFailed;
+          states[id + "." + port] = std::move(ps);
+        }
       }
       rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       CallTally calls = tallyCalls(db, runId, id);

@@ -36,6 +36,12 @@ int portIndex(const std::vector<nodes::PortSpec>& ports, const std::string& name
   return -1;
 }
 
+// An edge without a port name leaves from a node's first output port (NodeType::outputs()).
+int outputPortIndex(const std::vector<nodes::PortSpec>& ports, const std::string& name) {
+  if (name.empty()) return ports.empty() ? -1 : 0;
+  return portIndex(ports, name);
+}
+
 std::string portNames(const std::vector<nodes::PortSpec>& ports) {
   std::string s;
   for (const auto& p : ports) s += (s.empty() ? "" : ", ") + p.name;
@@ -89,7 +95,8 @@ Validation validateFlow(const Flow& flow, const nodes::NodeRegistry& registry, c
         if (spec.name != param) continue;
         const std::string text = typed.get<std::string>();
         if (spec.type == nodes::ParamType::Integer || spec.type == nodes::ParamType::Number ||
-            spec.type == nodes::ParamType::Boolean || spec.type == nodes::ParamType::ColumnMap) {
+            spec.type == nodes::ParamType::Boolean || spec.type == nodes::ParamType::ColumnMap ||
+            spec.type == nodes::ParamType::StringList || spec.type == nodes::ParamType::Json) {
           auto parsed = nlohmann::json::parse(text, nullptr, false);
           if (!parsed.is_discarded()) typed = parsed;
         }
@@ -134,7 +141,7 @@ Validation validateFlow(const Flow& flow, const nodes::NodeRegistry& registry, c
     auto& dst = byId[e.to.node];
     // An edge from a node with an unknown type or port still feeds its input: that node's issue is
     // reported once, not again as "input … is not connected" downstream.
-    if (src.type && portIndex(src.type->outputs(), e.from.port) < 0)
+    if (src.type && outputPortIndex(src.type->outputs(), e.from.port) < 0)
       issue(e.from.node, "", where + ": " + src.type->id() + " has no output port '" + e.from.port +
                                  "' (outputs: " + portNames(src.type->outputs()) + ")");
     if (!dst.type) continue;
@@ -148,10 +155,12 @@ Validation validateFlow(const Flow& flow, const nodes::NodeRegistry& registry, c
     auto& slot = dst.upstream[static_cast<size_t>(in)];
     if (!slot.empty()) {
       issue(e.to.node, "", "input '" + dst.type->inputs()[static_cast<size_t>(in)].name + "' is connected twice (from '" +
-                               slot + "' and '" + e.from.node + "'); an input takes one edge");
+                               slot + "' and '" + e.from.str() + "'); an input takes one edge");
       continue;
     }
+    // A node's first output port is the node itself; a later one is "<node>.<port>".
     slot = e.from.node;
+    if (src.type && outputPortIndex(src.type->outputs(), e.from.port) > 0) slot += "." + e.from.port;
     downstream[e.from.node].insert(e.to.node);
   }
   for (const auto& id : ids) {
@@ -193,8 +202,9 @@ Validation validateFlow(const Flow& flow, const nodes::NodeRegistry& registry, c
     std::vector<core::Schema> inputs;
     bool upstreamOk = true;
     for (const auto& up : vn.upstream) {
-      upstreamOk = upstreamOk && byId[up].type != nullptr;
-      inputs.push_back(byId[up].schema);
+      const auto& from = byId[up.substr(0, up.find('.'))];
+      upstreamOk = upstreamOk && from.type != nullptr;
+      inputs.push_back(from.schema);
     }
     auto schema = vn.type->outputSchema(vn.params, inputs, ctx);
     if (!schema.ok()) {

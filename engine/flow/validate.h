@@ -23,7 +23,8 @@ struct ValidatedNode {
   const Node* node = nullptr;
   const nodes::NodeType* type = nullptr;
   nodes::Params params;               // with defaults filled in
-  std::vector<std::string> upstream;  // node ids feeding each input port, in port order
+  std::vector<std::string> upstream;  // per input port: the node feeding it ("<node>.<port>" for its
+                                      // second and later output ports)
   core::Schema schema;                // output schema
 };
 

@@ -40,7 +40,7 @@ namespace {
 
 // One row of a table as JSON (Loom's own _-columns left out), plus its _src.
 bool readRow(catalog::Db& db, const std::string& table, int64_t row, nlohmann::json& values, int64_t& src,
-             bool& hasSrc) {
+             bool& hasSrc, int64_t& input) {
   auto s = db.prepare("SELECT * FROM " + quoteIdent(table) + " WHERE _row=?");
   s.bind(1, row);
   if (!s.step()) return false;
@@ -51,6 +51,10 @@ bool readRow(catalog::Db& db, const std::string& table, int64_t row, nlohmann::j
     if (name == "_src") {
       hasSrc = !s.isNull(i);
       src = s.int64(i);
+      continue;
+    }
+    if (name == "_in") {  // which of the node's inputs _src points into (NULL: the first)
+      input = s.isNull(i) ? 0 : s.int64(i);
       continue;
     }
     if (name == "_row") continue;
@@ -98,7 +102,8 @@ core::Result<RowLineage> rowLineage(catalog::Catalog& cat, const std::string& sp
     step.row = at;
     int64_t src = 0;
     bool hasSrc = false;
-    if (!readRow(db, table, at, step.values, src, hasSrc)) {
+    int64_t input = 0;
+    if (!readRow(db, table, at, step.values, src, hasSrc, input)) {
       if (first)
         return core::makeError(ErrorKind::NotFound, "dataset " + out.dataset + " has no row " + std::to_string(row) +
                                                         " (rows are numbered from 1; see `loom-cli show`)");
@@ -122,7 +127,8 @@ core::Result<RowLineage> rowLineage(catalog::Catalog& cat, const std::string& sp
     } else if (auto o = cat.nodeOutputByTable(table)) {
       step.kind = "node";
       step.label = nodeLabel(table, o->nodeType);
-      if (!o->inputTables.empty()) next = o->inputTables.front();
+      if (input >= 0 && static_cast<size_t>(input) < o->inputTables.size())
+        next = o->inputTables[static_cast<size_t>(input)];
     }
     if (next.empty() || !hasSrc) {
       if (step.values.contains("uri") && step.values["uri"].is_string()) out.sourceUri = step.values["uri"];

@@ -10,12 +10,15 @@
 #include "core/result.h"
 #include "media/object_reader.h"
 #include "media/probe.h"
+#include "media/av_ops.h"
+#include "media/doc_ops.h"
+#include "media/image_ops.h"
 #include "media/thumbnail.h"
 
 namespace loom::media {
 
 // Bumped when CodecsApi changes, so an engine never calls a module built from other sources.
-constexpr int kCodecsAbi = 1;
+constexpr int kCodecsAbi = 2;
 
 struct CodecsApi {
   int abi;
@@ -23,6 +26,10 @@ struct CodecsApi {
   void (*probePdf)(ObjectReader& reader, const MediaLimits& limits, ProbeResult& out);
   core::Result<Thumbnail> (*makeThumbnail)(ObjectReader& reader, std::string_view mime, std::string_view name,
                                            const ThumbnailRequest& request, const MediaLimits& limits);
+  // The transform library's operations, one table per family (media/image_ops.h, av_ops.h, doc_ops.h).
+  const ImageOpsApi* image;
+  const AvOpsApi* av;
+  const DocOpsApi* doc;
 };
 
 // The loaded module, or an error saying where it was looked for and how to point Loom at it

@@ -12,6 +12,12 @@ void BuiltinProvider::load(NodeRegistry& registry) const {
   addLocalModelNodes(registry);
   addModelNodes(registry);
   addExportNodes(registry);
+  addImageNodes(registry);
+  addAvNodes(registry);
+  addTextNodes(registry);
+  addPiiNodes(registry);
+  addQualityNodes(registry);
+  addExportFileNodes(registry);
 }
 
 const NodeRegistry& NodeRegistry::builtin() {

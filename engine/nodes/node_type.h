@@ -26,7 +26,10 @@ namespace loom::nodes {
 
 using Params = nlohmann::json;  // a JSON object, validated against the node's ParamSpecs
 
-enum class ParamType { String, Integer, Number, Boolean, Enum, Uri, SqlExpr, SqlOrder, ColumnMap, DatasetRef };
+// StringList: a JSON array of strings (column names, terms). Json: any JSON value the node checks
+// itself in outputSchema() (rule sets, fraction maps).
+enum class ParamType { String, Integer, Number, Boolean, Enum, Uri, SqlExpr, SqlOrder, ColumnMap, DatasetRef,
+                       StringList, Json };
 const char* paramTypeName(ParamType t);
 
 struct ParamSpec {
@@ -68,6 +71,30 @@ struct MapSpec {
   int64_t batchRows = 0;  // rows per batch; 0: the executor's default
 };
 
+// Hooks for ExecContext::expandRows: one input row gives zero or more output rows (the frames of a
+// video, the chunks of a text, the pages of a PDF).
+struct ExpandSpec {
+  // Worker threads. `row` is the input row mapped into output-schema order by column name (as in
+  // mapRows); push each output row, in output-schema order, to `out` (a copy of row.values with the
+  // new columns set is the usual start). A row that fails gives one output row with its error column
+  // set. Throw core::RunError only for what ends the run.
+  std::function<void(const RowBuffer& row, std::vector<std::vector<core::Value>>& out)> perRow;
+  std::function<void()> afterRows;   // executor's thread, after perRow, before the batch's transaction
+  std::function<void()> afterBatch;  // executor's thread, inside the batch's transaction (blob records)
+  int64_t batchRows = 0;             // input rows per batch; 0: the executor's default
+};
+
+// Options of ExecContext::insertSelect beyond the SELECT itself.
+struct InsertOptions {
+  // Tables besides the inputs that the select may read (dataset.read's version).
+  std::vector<std::string> extraReads;
+  // The select yields `_src, _in, <cols>`: _in is the index of the input that _src points into, so
+  // lineage follows rows of a node with several inputs (table.union) to the right one. Without it,
+  // _src points into inputs()[0].
+  bool withInputIndex = false;
+  int port = 0;  // the output port to fill (index into NodeType::outputs())
+};
+
 struct InputTable {
   std::string tableName;
   core::Schema schema;
@@ -82,15 +109,25 @@ class ExecContext {
   virtual core::Feedback& feedback() = 0;
   virtual const std::string& nodeId() const = 0;
   virtual const std::vector<InputTable>& inputs() const = 0;
-  virtual const std::string& outputTable() const = 0;  // created by the executor, empty
+  virtual const std::string& outputTable() const = 0;  // created by the executor, empty (port 0)
+  // The table of output port `port` (NodeType::outputs() order); every port has outputSchema().
+  virtual const std::string& outputTable(int port) const = 0;
   virtual const core::Schema& outputSchema() const = 0;
   // Per-row work over inputs()[0]: each output row starts as the input row's values mapped by column
   // name. Batches are committed as they finish, so a killed run resumes after the last committed one.
   virtual void mapRows(const MapSpec& spec) = 0;
+  // Per-row work over inputs()[0] where a row gives zero or more output rows; committed and resumed
+  // batch by batch like mapRows. Each output row's _src is the input row it came from.
+  virtual void expandRows(const ExpandSpec& spec) = 0;
   // Structured work: runs `INSERT INTO output(_src, <cols>) <select>`; the select must yield _src
   // first, then the output columns in order. `userSql` pieces were checked by checkSqlExpr().
   // `extraReads` names tables besides the inputs that the select may read (dataset.read's version).
-  virtual void insertSelect(const std::string& select, const std::vector<std::string>& extraReads = {}) = 0;
+  virtual void insertSelect(const std::string& select, const InsertOptions& options) = 0;
+  void insertSelect(const std::string& select, const std::vector<std::string>& extraReads = {}) {
+    InsertOptions o;
+    o.extraReads = extraReads;
+    insertSelect(select, o);
+  }
   // Sources: appends rows (values in output-schema order, _src NULL), committed in batches.
   virtual void appendRow(std::vector<core::Value> values) = 0;
   // Sources whose content is only known after running (a listing): the executor derives the node's
@@ -124,7 +161,9 @@ class NodeType {
   virtual std::string doc() const = 0;
   virtual std::vector<ParamSpec> params() const { return {}; }
   virtual std::vector<PortSpec> inputs() const { return {PortSpec{}}; }   // empty: a source
-  virtual std::vector<PortSpec> outputs() const { return {PortSpec{"out", "table", ""}}; }  // empty: a sink
+  // Empty: a sink. Several: every port carries the same output schema; the first is the default one
+  // an edge without a port name takes.
+  virtual std::vector<PortSpec> outputs() const { return {PortSpec{"out", "table", ""}}; }
   // The node's output columns for the given inputs; errors name the parameter and what is allowed.
   // Called during validation, before anything runs.
   virtual core::Result<core::Schema> outputSchema(const Params& params, const std::vector<core::Schema>& inputs,

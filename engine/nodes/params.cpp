@@ -17,6 +17,8 @@ const char* paramTypeName(ParamType t) {
     case ParamType::SqlOrder: return "sql-order";
     case ParamType::ColumnMap: return "column-map";
     case ParamType::DatasetRef: return "dataset";
+    case ParamType::StringList: return "string-list";
+    case ParamType::Json: return "json";
   }
   return "string";
 }
@@ -61,6 +63,13 @@ std::optional<std::string> checkOne(const ParamSpec& spec, const nlohmann::json&
       if (!found) return "'" + v.get<std::string>() + "' is not allowed; use one of: " + joinNames(spec.choices);
       break;
     }
+    case ParamType::StringList:
+      if (!v.is_array()) return "must be a list of strings such as [\"a\", \"b\"], got " + describe(v);
+      for (const auto& e : v)
+        if (!e.is_string()) return "must be a list of strings; " + describe(e) + " is not a string";
+      break;
+    case ParamType::Json:
+      break;
     case ParamType::ColumnMap:
       if (!v.is_object() || v.empty())
         return "must be an object of {\"new_column\": \"SQL expression\"}, got " + describe(v);

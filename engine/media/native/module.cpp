@@ -21,7 +21,9 @@ extern "C" __attribute__((visibility("default"))) const loom::media::CodecsApi* 
   static const loom::media::CodecsApi api = [] {
     av_max_alloc(kMaxFfmpegAllocation);
     return loom::media::CodecsApi{loom::media::kCodecsAbi, &loom::media::native::probeAudioVideo,
-                                  &loom::media::native::probePdf, &loom::media::native::makeThumbnail};
+                                  &loom::media::native::probePdf, &loom::media::native::makeThumbnail,
+                                  loom::media::native::imageOps(),     loom::media::native::avOps(),
+                                  loom::media::native::docOps()};
   }();
   return &api;
 }

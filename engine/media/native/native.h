@@ -8,6 +8,9 @@
 #include "core/result.h"
 #include "media/object_reader.h"
 #include "media/probe.h"
+#include "media/av_ops.h"
+#include "media/doc_ops.h"
+#include "media/image_ops.h"
 #include "media/thumbnail.h"
 
 namespace loom::media::native {
@@ -16,5 +19,10 @@ void probeAudioVideo(ObjectReader& reader, std::string_view name, const MediaLim
 void probePdf(ObjectReader& reader, const MediaLimits& limits, ProbeResult& out);
 core::Result<Thumbnail> makeThumbnail(ObjectReader& reader, std::string_view mime, std::string_view name,
                                       const ThumbnailRequest& request, const MediaLimits& limits);
+
+// The transform library's tables (defined in image_ops_native.cpp, av_ops_native.cpp, doc_ops_native.cpp).
+const ImageOpsApi* imageOps();
+const AvOpsApi* avOps();
+const DocOpsApi* docOps();
 
 }  // namespace loom::media::native
