@@ -50,7 +50,7 @@ class AvFixtures {
   fs::path file(const std::string& name) const { return m_root / name; }
 
  private:
-  AvFixtures() : m_root(fs::path(LOOM_BINARY_DIR) / "test-fixtures" / "av-1") {
+  AvFixtures() : m_root(fs::path(LOOM_BINARY_DIR) / "test-fixtures" / "av-3") {
     if (fs::exists(m_root / "complete")) {
       m_ready = true;
       return;
@@ -86,7 +86,13 @@ class AvFixtures {
                  "-f lavfi -i sine=frequency=440:sample_rate=16000:duration=1 "
                  "-filter_complex '[0][1][2][3][4]concat=n=5:v=0:a=1' -c:a pcm_s16le speech.wav") &&
               sh("-f lavfi -i sine=frequency=1000:sample_rate=48000:duration=2 -ac 2 -c:a pcm_s16le stereo48k.wav");
+    // The same video with its index first (as streaming sites write it), to be cut in half below.
+    ok = ok && sh("-i video.mp4 -c copy -movflags +faststart faststart.mp4");
     if (!ok) return false;
+    // Files cut short keep a header that promises more than there is.
+    const std::string faststart = readFile(root / "faststart.mp4");
+    test::writeFile(root / "cut_faststart.mp4", faststart.substr(0, faststart.size() * 6 / 10));
+    fs::remove(root / "faststart.mp4");
     const std::string video = readFile(root / "video.mp4");
     test::writeFile(root / "truncated.mp4", video.substr(0, video.size() / 2));
     std::mt19937 rng(11);
@@ -340,6 +346,23 @@ TEST(AvFrames, BrokenVideosGiveOneRowWithAnErrorAndTheRunGoesOn) {
   EXPECT_EQ(run.result.rowsFailed, 3);
 }
 
+TEST(AvFrames, AVideoCutShortKeepsItsFramesAndSaysWhereItEnds) {
+  REQUIRE_AV_FIXTURES();
+  auto run = runChain({"cut_faststart.mp4"}, {{"video.frames", {{"interval", 1.0}}}});
+  ASSERT_GE(run.rows.size(), 3u);
+  const Row last = run.rows.back();
+  const std::string err = str(last.at("error"));
+  EXPECT_NE(err.find("cut short"), std::string::npos) << err;
+  EXPECT_NE(err.find("cut_faststart.mp4"), std::string::npos) << err;
+  EXPECT_TRUE(core::isNull(last.at("frame")));
+  for (size_t i = 0; i + 1 < run.rows.size(); ++i) {
+    EXPECT_TRUE(core::isNull(run.rows[i].at("error")));
+    EXPECT_NEAR(num(run.rows[i].at("frame_time")), static_cast<double>(i), 0.021);
+  }
+  EXPECT_LT(run.rows.size() - 1, 6u);  // not the 6 frames of the whole video
+  EXPECT_EQ(run.result.rowsFailed, 1);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // video.clip
 
@@ -517,6 +540,22 @@ TEST(AvSegment, SegmentsTheSoundOfAVideoThroughVideoAudio) {
   EXPECT_NE(str(run.of("noaudio.mp4")[0].at("error")).find("has no audio stream"), std::string::npos);
   ASSERT_EQ(run.of("random.mp4").size(), 1u);
   EXPECT_EQ(run.result.rowsFailed, 2);
+}
+
+TEST(AvSegment, AudioCutShortKeepsTheSegmentsBeforeTheCut) {
+  REQUIRE_AV_FIXTURES();
+  // The sound of the video cut at 60 %: windows up to the cut, then a row saying where it ends.
+  auto run = runChain({"cut_faststart.mp4"}, {{"audio.segment", {{"mode", "windows"}, {"window", 1.0}, {"audio", true}}}});
+  ASSERT_GE(run.rows.size(), 3u);
+  for (size_t i = 0; i + 1 < run.rows.size(); ++i) {
+    EXPECT_NEAR(num(run.rows[i].at("segment_start")), static_cast<double>(i), 1e-6);
+    EXPECT_FALSE(core::isNull(run.rows[i].at("segment")));
+  }
+  EXPECT_LT(run.rows.size() - 1, 6u);
+  EXPECT_NE(str(run.rows.back().at("error")).find("cut short"), std::string::npos) << str(run.rows.back().at("error"));
+  // Resampling it fails the row as a whole: half a file is no resampled file.
+  auto resampled = runChain({"cut_faststart.mp4"}, {{"audio.resample", nlohmann::json::object()}});
+  EXPECT_NE(str(resampled.rows.at(0).at("error")).find("cut short"), std::string::npos);
 }
 
 TEST(AvSegment, BrokenAudioGivesOneRowWithAnError) {

@@ -18,6 +18,7 @@ extern "C" {
 #include <deque>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -213,6 +214,24 @@ double durationOf(const AVFormatContext* fmt, const AVStream* st) {
   return -1;
 }
 
+// When the data of a stream ended at `lastEnd` seconds: an error if the container promised clearly
+// more (a file cut short keeps its header, and demuxers then just report the end of the data).
+std::optional<core::Error> cutShort(const AvInput& in, const AVStream* st, double lastEnd) {
+  const double dur = durationOf(in.format(), st);
+  if (dur <= 0 || std::isnan(lastEnd) || lastEnd + std::max(0.5, 0.02 * dur) >= dur) return std::nullopt;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "its data ends at %.2f s although its header says %.2f s: the file is cut short (truncated?)",
+                std::max(0.0, lastEnd), dur);
+  return rowError(ErrorKind::Corrupt, in.reader(), buf);
+}
+
+// The end time (seconds from the stream's start) of a packet, NaN when it has no timestamp.
+double packetEnd(const AVStream* st, const AVPacket* p) {
+  const int64_t ts = p->pts != AV_NOPTS_VALUE ? p->pts : p->dts;
+  if (ts == AV_NOPTS_VALUE) return std::numeric_limits<double>::quiet_NaN();
+  return secondsOf(st, ts) + static_cast<double>(p->duration) * av_q2d(st->time_base);
+}
+
 // One decoder on one stream of an AvInput. Not thread-safe.
 class Decoder {
  public:
@@ -285,9 +304,15 @@ class Decoder {
         ++m_decoded;
         return m_frame.get();
       }
-      if (rc == AVERROR_EOF) return static_cast<AVFrame*>(nullptr);
+      if (rc == AVERROR_EOF || (rc == AVERROR(EAGAIN) && m_eof)) {
+        // Every frame that was there is out: now say whether that was all there should have been.
+        if (auto e = cutShort(m_in, m_stream, m_lastPacketEnd); e && !m_reportedShort) {
+          m_reportedShort = true;
+          return *e;
+        }
+        return static_cast<AVFrame*>(nullptr);
+      }
       if (rc != AVERROR(EAGAIN)) return makeError(ErrorKind::Corrupt, m_in.describe(rc, "cannot be decoded"));
-      if (m_eof) return static_cast<AVFrame*>(nullptr);
       rc = av_read_frame(m_in.format(), m_packet.get());
       if (rc < 0) {
         if (rc != AVERROR_EOF && !m_in.reader().limitHit().empty())
@@ -297,6 +322,10 @@ class Decoder {
         m_eof = true;
         avcodec_send_packet(m_ctx.get(), nullptr);  // drain what the decoder holds
         continue;
+      }
+      if (m_packet->stream_index == m_index) {
+        const double e = packetEnd(m_stream, m_packet.get());
+        if (!std::isnan(e) && !(e <= m_lastPacketEnd)) m_lastPacketEnd = e;
       }
       if (m_packet->stream_index == m_index && (!m_keyOnly || (m_packet->flags & AV_PKT_FLAG_KEY))) {
         if (!m_keyOnly) {
@@ -323,6 +352,8 @@ class Decoder {
   bool m_eof = false;
   bool m_keyOnly = false;
   double m_skipBefore = -std::numeric_limits<double>::infinity();
+  double m_lastPacketEnd = std::numeric_limits<double>::quiet_NaN();  // of this stream's packets read
+  bool m_reportedShort = false;
   int64_t m_decoded = 0;
   int64_t m_badPackets = 0;
 };
@@ -700,6 +731,7 @@ core::Result<Clip> cutClip(ObjectReader& reader, std::string_view name, const Cl
   if (!pkt || !outPkt) return rowError(ErrorKind::Io, reader, "out of memory cutting the clip");
   std::vector<bool> finished(fmt->nb_streams, false);
   bool wroteRef = false;
+  double lastRefEnd = std::numeric_limits<double>::quiet_NaN();
 
   // Writes one copied packet with timestamps relative to cutStart.
   auto writeCopy = [&](AVPacket* p) -> core::Result<void> {
@@ -754,9 +786,16 @@ core::Result<Clip> cutClip(ObjectReader& reader, std::string_view name, const Cl
       if (rc != AVERROR_EOF && !reader.limitHit().empty())
         return makeError(ErrorKind::Corrupt, in.describe(rc, "cannot be read"));
       if (rc == AVERROR_EXIT) return rowError(ErrorKind::Corrupt, reader, "took longer than the time limit per file");
+      // The data ended before `end`: fine at the real end, not when the file was cut short.
+      if (!finished[static_cast<size_t>(ref)])
+        if (auto e = cutShort(in, refSt, lastRefEnd)) return *e;
       break;
     }
     const int si = pkt->stream_index;
+    if (si == ref) {
+      const double e = packetEnd(refSt, pkt.get());
+      if (!std::isnan(e) && !(e <= lastRefEnd)) lastRefEnd = e;
+    }
     if (si < 0 || static_cast<unsigned>(si) >= fmt->nb_streams || outIndex[static_cast<size_t>(si)] < 0 ||
         finished[static_cast<size_t>(si)]) {
       av_packet_unref(pkt.get());
@@ -1039,6 +1078,7 @@ core::Result<AudioResult> extractAudio(ObjectReader& reader, std::string_view na
     if (rc < 0) {
       if (rc != AVERROR_EOF && !reader.limitHit().empty()) return makeError(ErrorKind::Corrupt, in.describe(rc, "cannot be read"));
       if (rc == AVERROR_EXIT) return rowError(ErrorKind::Corrupt, reader, "took longer than the time limit per file");
+      if (auto e = cutShort(in, st, static_cast<double>(endTs) * av_q2d(st->time_base))) return *e;
       break;
     }
     if (pkt->stream_index != idx) {
