@@ -23,9 +23,11 @@
 #include "catalog/blob_store.h"
 #include "catalog/catalog.h"
 #include "exec/executor.h"
+#include "media/codecs.h"
 #include "flow/flow.h"
 #include "flow/validate.h"
 #include "nodes/registry.h"
+#include "storage/storage.h"
 #include "test_support.h"
 
 using namespace loom;
@@ -50,7 +52,7 @@ class AvFixtures {
   fs::path file(const std::string& name) const { return m_root / name; }
 
  private:
-  AvFixtures() : m_root(fs::path(LOOM_BINARY_DIR) / "test-fixtures" / "av-3") {
+  AvFixtures() : m_root(fs::path(LOOM_BINARY_DIR) / "test-fixtures" / "av-4") {
     if (fs::exists(m_root / "complete")) {
       m_ready = true;
       return;
@@ -86,6 +88,9 @@ class AvFixtures {
                  "-f lavfi -i sine=frequency=440:sample_rate=16000:duration=1 "
                  "-filter_complex '[0][1][2][3][4]concat=n=5:v=0:a=1' -c:a pcm_s16le speech.wav") &&
               sh("-f lavfi -i sine=frequency=1000:sample_rate=48000:duration=2 -ac 2 -c:a pcm_s16le stereo48k.wav");
+    // PCM sound, which MOV holds and MP4 does not.
+    ok = ok && sh("-f lavfi -i testsrc2=size=160x120:rate=25:duration=1 -f lavfi -i sine=duration=1 -c:v libx264 "
+                  "-c:a pcm_s16le -pix_fmt yuv420p pcm.mov");
     // The same video with its index first (as streaming sites write it), to be cut in half below.
     ok = ok && sh("-i video.mp4 -c copy -movflags +faststart faststart.mp4");
     if (!ok) return false;
@@ -398,6 +403,17 @@ TEST(AvClip, ReencodeCutsExactlyAndAClipCanFeedVideoFrames) {
   EXPECT_EQ(integer(r.at("frame_width")), 320);
 }
 
+TEST(AvClip, StreamsMp4CannotHoldAreLeftOutAndTheLogSaysSo) {
+  REQUIRE_AV_FIXTURES();
+  auto run = runChain({"pcm.mov"}, {{"video.clip", {{"start", 0.0}, {"duration", 0.5}}}});
+  ASSERT_EQ(run.rows.size(), 1u);
+  ASSERT_TRUE(core::isNull(run.rows[0].at("error"))) << str(run.rows[0].at("error"));
+  EXPECT_EQ(ffprobe(run.blobPath(run.rows[0].at("clip"))).streams, std::vector<std::string>{"video:h264"});
+  bool said = false;
+  for (const auto& m : run.messages) said = said || m.find("audio pcm_s16le") != std::string::npos;
+  EXPECT_TRUE(said) << ::testing::PrintToString(run.messages);
+}
+
 TEST(AvClip, ClipsAreTheSameBytesEveryRun) {
   REQUIRE_AV_FIXTURES();
   auto a = runChain({"video.mp4"}, {{"video.clip", {{"start", 1.0}, {"duration", 1.0}, {"reencode", true}}}});
@@ -564,6 +580,38 @@ TEST(AvSegment, BrokenAudioGivesOneRowWithAnError) {
   ASSERT_EQ(run.rows.size(), 2u);
   EXPECT_NE(str(run.of("random.wav")[0].at("error")).find("random.wav"), std::string::npos);
   EXPECT_NE(str(run.of("noaudio.mp4")[0].at("error")).find("has no audio stream"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Limits: the reader's deadline and byte budget stop the work on one object, and the error says which.
+
+TEST(AvLimits, TimeAndByteLimitsStopTheWorkAndSaySo) {
+  REQUIRE_AV_FIXTURES();
+  auto api = media::codecs();
+  ASSERT_TRUE(api.ok()) << api.error().message;
+  const media::AvOpsApi& av = *(*api)->av;
+  const std::string uri = "file://" + AvFixtures::get().file("video.mp4").string();
+  auto backend = storage::storageFor(uri).value();
+  media::MediaLimits limits;
+  int frames = 0;
+  auto sink = [&](media::VideoFrame&&) { return ++frames > 0; };
+  media::FramesRequest req;
+
+  media::ObjectReader late(backend, uri, -1, limits.maxPreviewBytes, 0);  // deadline already passed
+  auto r = av.extractFrames(late, "video.mp4", req, limits, sink);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("time limit"), std::string::npos) << r.error().message;
+
+  media::ObjectReader small(backend, uri, -1, 64 * 1024, 20);  // a quarter of the file
+  r = av.extractFrames(small, "video.mp4", req, limits, sink);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("read limit"), std::string::npos) << r.error().message;
+  EXPECT_LE(small.bytesRead(), 64 * 1024);
+
+  media::ObjectReader audio(backend, uri, -1, 64 * 1024, 20);
+  auto pcm = av.decodeAudio(audio, "video.mp4", 0, 0, [](const media::PcmFormat&, const int16_t*, size_t) { return true; });
+  ASSERT_FALSE(pcm.ok());
+  EXPECT_NE(pcm.error().message.find("read limit"), std::string::npos) << pcm.error().message;
 }
 
 // ---------------------------------------------------------------------------------------------------
