@@ -24,6 +24,7 @@
 #include "lineage/lineage.h"
 #include "media/thumb_cache.h"
 #include "media/thumbnail.h"
+#include "nodes/node_docs.h"
 #include "nodes/registry.h"
 #include "storage/storage.h"
 #include "storage/uri.h"
@@ -591,8 +592,12 @@ int cmdThumbnail(const Globals& g, const ThumbnailArgs& a) {
   return 0;
 }
 
-int cmdNodes(const Globals& g) {
+int cmdNodes(const Globals& g, bool markdown) {
   const auto& reg = nodes::NodeRegistry::builtin();
+  if (markdown) {
+    std::fputs(nodes::nodeReferenceMarkdown(reg).c_str(), stdout);
+    return 0;
+  }
   if (g.json) {
     json arr = json::array();
     for (const auto* t : reg.all()) {
@@ -689,7 +694,9 @@ int main(int argc, char** argv) {
   thumb->add_option("--cache", targs.cacheDir, "thumbnail cache folder (default $LOOM_THUMBNAIL_CACHE or ~/.cache/loom/thumbnails)");
   thumb->add_flag("--no-cache", targs.noCache, "neither use nor fill the thumbnail cache");
 
-  app.add_subcommand("nodes", "list the node types a flow can use, with their parameters");
+  auto* nodesCmd = app.add_subcommand("nodes", "list the node types a flow can use, with their parameters");
+  bool markdown = false;
+  nodesCmd->add_flag("--markdown", markdown, "print the node reference (docs/nodes.md) as Markdown");
 
   try {
     app.parse(argc, argv);
@@ -709,7 +716,7 @@ int main(int argc, char** argv) {
     if (*exp) return cmdExport(g, spec, format, outPath);
     if (*lin) return cmdLineage(g, spec, row);
     if (*cost) return cmdCost(g, runId);
-    if (app.got_subcommand("nodes")) return cmdNodes(g);
+    if (app.got_subcommand("nodes")) return cmdNodes(g, markdown);
     if (*thumb) return cmdThumbnail(g, targs);
   } catch (const RunError& e) {
     if (g.json) printJson({{"error", {{"kind", core::errorKindName(e.kind())}, {"message", e.what()}}}});

@@ -167,7 +167,10 @@ class TableLimit : public TableNode {
  public:
   std::string id() const override { return "table.limit"; }
   std::string title() const override { return "First rows"; }
-  std::string doc() const override { return "Keeps the first `n` rows (after skipping `offset`)."; }
+  std::string doc() const override {
+    return "Keeps the first `n` rows in the input's order, after skipping `offset` rows: a quick way to try a flow "
+           "on a few rows before running it on everything, or to page through a sorted table.";
+  }
   std::vector<ParamSpec> params() const override {
     ParamSpec n{"n", ParamType::Integer, "rows to keep", true, nullptr};
     n.minimum = 0;
