@@ -827,7 +827,7 @@ RunResult Executor::run(const flow::Flow& flow, const RunOptions& options, core:
         // Further output ports: their own tables, reached downstream as "<node>.<port>".
         const auto tables = portTables(state.table, vn);
         for (size_t p = 1; p < tables.size(); ++p) {
-          const std::string& port = vn.type->outputs()[p].name;
+          const std::string port = vn.type->outputs()[p].name;  // a copy: outputs() returns a temporary
           auto po = m_catalog.nodeOutput(state.hash + "/" + port);
           NodeState ps{state.hash + "/" + port, tables[p], vn.schema, po ? po->rowCount : 0, po ? po->rowsFailed : 0};
           rep.rowsOut += ps.rows;
