@@ -26,6 +26,10 @@ struct BlobValue {
 using Value = std::variant<std::monostate, int64_t, double, std::string, BlobValue>;
 
 inline bool isNull(const Value& v) { return std::holds_alternative<std::monostate>(v); }
+// The value when it is text; "" for null, numbers and blobs.
+inline std::string textOf(const Value& v) {
+  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
+}
 
 struct Column {
   std::string name;

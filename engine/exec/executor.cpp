@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -193,10 +194,6 @@ class NodeContext final : public nodes::ExecContext {
 
   void mapRows(const nodes::MapSpec& spec) override {
     auto& db = m_cat.db();
-    const auto& in = m_inputs.at(0);
-    std::vector<int> fromInput;
-    for (const auto& c : m_outSchema.columns()) fromInput.push_back(in.schema.indexOf(c.name));
-
     // Resume: rows are written in input order, batch by batch, so the last _src written marks where the
     // previous attempt stopped.
     int64_t after = 0, done = 0;
@@ -206,69 +203,32 @@ class NodeContext final : public nodes::ExecContext {
       done = countRows(db, m_outTables[0]);
       if (done > 0) m_resumed = true;
     }
-    auto sel = db.prepare("SELECT _row" + columnList(in.schema) + " FROM " + quoteIdent(in.tableName) +
-                          " WHERE _row > ? ORDER BY _row LIMIT ?");
-    std::string q = "INSERT INTO " + quoteIdent(m_outTables[0]) + "(_src" + columnList(m_outSchema) + ") VALUES(?";
-    for (size_t i = 0; i < m_outSchema.size(); ++i) q += ",?";
-    auto ins = db.prepare(q + ")");
     const int iErr = m_outSchema.indexOf("error");
-
-    std::vector<nodes::RowBuffer> batch;
-    std::vector<int64_t> srcIds;
-    for (;;) {
-      if (m_fb.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled in node '" + m_nodeId + "'");
-      batch.clear();
-      srcIds.clear();
-      sel.reset();
-      sel.bind(1, after).bind(2, spec.batchRows > 0 ? spec.batchRows : m_batchRows);
-      while (sel.step()) {
-        srcIds.push_back(sel.int64(0));
-        nodes::RowBuffer row;
-        row.values.resize(m_outSchema.size());
-        for (size_t i = 0; i < fromInput.size(); ++i)
-          if (fromInput[i] >= 0) row.values[i] = sel.value(fromInput[i] + 1);
-        batch.push_back(std::move(row));
-      }
-      if (batch.empty()) break;
-      after = srcIds.back();
+    runBatches(after, done, spec.batchRows, [&](std::vector<nodes::RowBuffer>& batch, const std::vector<int64_t>& srcIds,
+                                                catalog::Stmt& ins) {
       if (spec.beforeBatch) spec.beforeBatch(batch);
       // A RunError from a row ends the run (the catalog's disk is full, say): it is not the row's fault,
       // and an error stored in the row would be kept as its result and never tried again.
-      std::mutex runErrorMutex;
-      std::optional<RunError> runError;
-      m_pool.parallelFor(batch.size(), [&](size_t i) {
+      forEachRow(batch.size(), [&](size_t i) {
         if (batch[i].done) return;
         try {
           spec.perRow(batch[i]);
-        } catch (const RunError& e) {
-          std::lock_guard lock(runErrorMutex);
-          if (!runError) runError = e;
+        } catch (const RunError&) {
+          throw;
         } catch (const std::exception& e) {
           if (iErr >= 0) batch[i].values[static_cast<size_t>(iErr)] = std::string("internal error: ") + e.what();
         }
       });
-      if (runError) throw *runError;
       if (spec.afterRows) spec.afterRows(batch);
       Transaction tx(db);
       if (spec.afterBatch) spec.afterBatch(batch);
-      for (size_t r = 0; r < batch.size(); ++r) {
-        ins.reset();
-        ins.bind(1, srcIds[r]);
-        for (size_t i = 0; i < batch[r].values.size(); ++i) ins.bind(static_cast<int>(i + 2), batch[r].values[i]);
-        ins.run();
-      }
+      for (size_t r = 0; r < batch.size(); ++r) insertRow(ins, srcIds[r], batch[r].values);
       tx.commit();
-      done += static_cast<int64_t>(batch.size());
-      m_fb.progress(m_nodeId, done, in.rowCount);
-    }
+    });
   }
 
   void expandRows(const nodes::ExpandSpec& spec) override {
     auto& db = m_cat.db();
-    const auto& in = m_inputs.at(0);
-    std::vector<int> fromInput;
-    for (const auto& c : m_outSchema.columns()) fromInput.push_back(in.schema.indexOf(c.name));
-
     // Resume as mapRows does: a batch's output rows commit together, so input rows after the last _src
     // written either produced nothing (doing them again produces nothing again) or were not committed.
     int64_t after = 0, done = 0;
@@ -280,22 +240,56 @@ class NodeContext final : public nodes::ExecContext {
         m_resumed = true;
       }
     }
+    const int iErr = m_outSchema.indexOf("error");
+    std::vector<std::vector<std::vector<core::Value>>> produced;
+    runBatches(after, done, spec.batchRows, [&](std::vector<nodes::RowBuffer>& batch, const std::vector<int64_t>& srcIds,
+                                                catalog::Stmt& ins) {
+      produced.assign(batch.size(), {});
+      forEachRow(batch.size(), [&](size_t i) {
+        try {
+          spec.perRow(batch[i], produced[i]);
+        } catch (const RunError&) {
+          throw;
+        } catch (const std::exception& e) {
+          // The row's failure is its one output row, with whatever the node had made dropped.
+          produced[i].assign(1, batch[i].values);
+          if (iErr >= 0) produced[i][0][static_cast<size_t>(iErr)] = std::string("internal error: ") + e.what();
+        }
+      });
+      if (spec.afterRows) spec.afterRows();
+      Transaction tx(db);
+      if (spec.afterBatch) spec.afterBatch();
+      for (size_t r = 0; r < batch.size(); ++r)
+        for (const auto& values : produced[r]) insertRow(ins, srcIds[r], values);
+      tx.commit();
+    });
+  }
+
+ private:
+  // The per-row loop of mapRows and expandRows: reads inputs()[0] after _row `after` in batches of
+  // `batchRows` (0: the executor's default), each row mapped by column name into output-schema order,
+  // and hands each batch, its input _row ids and the prepared output insert to `body`, which commits it.
+  // Checks for cancel before each batch and reports progress after it.
+  void runBatches(int64_t after, int64_t done, int64_t batchRows,
+                  const std::function<void(std::vector<nodes::RowBuffer>&, const std::vector<int64_t>&,
+                                           catalog::Stmt&)>& body) {
+    auto& db = m_cat.db();
+    const auto& in = m_inputs.at(0);
+    std::vector<int> fromInput;
+    for (const auto& c : m_outSchema.columns()) fromInput.push_back(in.schema.indexOf(c.name));
     auto sel = db.prepare("SELECT _row" + columnList(in.schema) + " FROM " + quoteIdent(in.tableName) +
                           " WHERE _row > ? ORDER BY _row LIMIT ?");
     std::string q = "INSERT INTO " + quoteIdent(m_outTables[0]) + "(_src" + columnList(m_outSchema) + ") VALUES(?";
     for (size_t i = 0; i < m_outSchema.size(); ++i) q += ",?";
     auto ins = db.prepare(q + ")");
-    const int iErr = m_outSchema.indexOf("error");
-
     std::vector<nodes::RowBuffer> batch;
-    std::vector<std::vector<std::vector<core::Value>>> produced;
     std::vector<int64_t> srcIds;
     for (;;) {
       if (m_fb.isCancelled()) throw RunError(ErrorKind::Cancelled, "cancelled in node '" + m_nodeId + "'");
       batch.clear();
       srcIds.clear();
       sel.reset();
-      sel.bind(1, after).bind(2, spec.batchRows > 0 ? spec.batchRows : m_batchRows);
+      sel.bind(1, after).bind(2, batchRows > 0 ? batchRows : m_batchRows);
       while (sel.step()) {
         srcIds.push_back(sel.int64(0));
         nodes::RowBuffer row;
@@ -306,41 +300,42 @@ class NodeContext final : public nodes::ExecContext {
       }
       if (batch.empty()) break;
       after = srcIds.back();
-      produced.assign(batch.size(), {});
-      std::mutex runErrorMutex;
-      std::optional<RunError> runError;
-      m_pool.parallelFor(batch.size(), [&](size_t i) {
-        try {
-          spec.perRow(batch[i], produced[i]);
-        } catch (const RunError& e) {
-          std::lock_guard lock(runErrorMutex);
-          if (!runError) runError = e;
-        } catch (const std::exception& e) {
-          // The row's failure is its one output row, with whatever the node had made dropped.
-          produced[i].assign(1, batch[i].values);
-          if (iErr >= 0) produced[i][0][static_cast<size_t>(iErr)] = std::string("internal error: ") + e.what();
-        }
-      });
-      if (runError) throw *runError;
-      if (spec.afterRows) spec.afterRows();
-      Transaction tx(db);
-      if (spec.afterBatch) spec.afterBatch();
-      for (size_t r = 0; r < batch.size(); ++r) {
-        for (const auto& values : produced[r]) {
-          ins.reset();
-          ins.bind(1, srcIds[r]);
-          for (size_t i = 0; i < values.size() && i < m_outSchema.size(); ++i)
-            ins.bind(static_cast<int>(i + 2), values[i]);
-          for (size_t i = values.size(); i < m_outSchema.size(); ++i) ins.bind(static_cast<int>(i + 2), nullptr);
-          ins.run();
-        }
-      }
-      tx.commit();
+      body(batch, srcIds, ins);
       done += static_cast<int64_t>(batch.size());
       m_fb.progress(m_nodeId, done, in.rowCount);
     }
   }
 
+  // Runs `fn` for each row index on the worker pool. The first core::RunError a row throws is rethrown
+  // once every row is done (other exceptions are the caller's to catch inside `fn`).
+  void forEachRow(size_t n, const std::function<void(size_t)>& fn) {
+    std::mutex runErrorMutex;
+    std::optional<RunError> runError;
+    m_pool.parallelFor(n, [&](size_t i) {
+      try {
+        fn(i);
+      } catch (const RunError& e) {
+        std::lock_guard lock(runErrorMutex);
+        if (!runError) runError = e;
+      }
+    });
+    if (runError) throw *runError;
+  }
+
+  // One output row: its input row, then its values (missing trailing values are null).
+  void insertRow(catalog::Stmt& ins, int64_t src, const std::vector<core::Value>& values) {
+    ins.reset();
+    ins.bind(1, src);
+    for (size_t i = 0; i < m_outSchema.size(); ++i) {
+      if (i < values.size())
+        ins.bind(static_cast<int>(i + 2), values[i]);
+      else
+        ins.bind(static_cast<int>(i + 2), nullptr);
+    }
+    ins.run();
+  }
+
+ public:
   bool resumed() const { return m_resumed; }
   const std::string& contentKey() const { return m_contentKey; }
   const std::vector<std::pair<std::string, std::string>>& runInputs() const { return m_runInputs; }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 
 #include "catalog/blob_store.h"
@@ -27,9 +28,7 @@ constexpr int64_t kMiB = 1024 * 1024;
 // Segments per object: past this the object's last output row says where it stopped.
 constexpr int64_t kMaxSegments = 10000;
 
-std::string text(const core::Value& v) {
-  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
-}
+using core::textOf;
 
 std::string fmtSeconds(double s) {
   char buf[32];
@@ -97,12 +96,12 @@ class Common {
   bool failedUpstream(const std::vector<core::Value>& v) const { return !core::isNull(v[errIndex()]); }
 
   core::Result<Source> source(const std::vector<core::Value>& v) const {
-    const std::string value = text(v[static_cast<size_t>(m_iInput)]);
+    const std::string value = textOf(v[static_cast<size_t>(m_iInput)]);
     Source s;
     if (m_input == "uri") {
       if (value.empty()) return makeError(ErrorKind::InvalidInput, "no uri in this row");
       s.uri = value;
-      s.name = m_iName >= 0 ? text(v[static_cast<size_t>(m_iName)]) : std::string();
+      s.name = m_iName >= 0 ? textOf(v[static_cast<size_t>(m_iName)]) : std::string();
       if (s.name.empty()) s.name = value.substr(value.rfind('/') + 1);
       if (m_iSize >= 0 && std::holds_alternative<int64_t>(v[static_cast<size_t>(m_iSize)]))
         s.size = std::get<int64_t>(v[static_cast<size_t>(m_iSize)]);
@@ -160,6 +159,38 @@ class Common {
     m_made.clear();
   }
 
+  // One result row per input row: runs `work` on each row that did not fail upstream, with the codecs
+  // module and the row's source at hand; an error it returns is the row's error. Blobs it put() are
+  // recorded batch by batch. Reports "<n> <made>, <m> failed" when done.
+  using RowWork =
+      std::function<core::Result<void>(std::vector<core::Value>& row, const media::AvOpsApi& api, const Source& src)>;
+  void mapSources(ExecContext& ctx, const std::string& made, const RowWork& work) {
+    std::atomic<int64_t> done{0}, failed{0};
+    MapSpec spec;
+    spec.batchRows = 8;
+    spec.beforeBatch = [&](std::vector<RowBuffer>& batch) {
+      for (auto& row : batch) row.done = failedUpstream(row.values);
+    };
+    spec.perRow = [&](RowBuffer& row) {
+      auto& v = row.values;
+      auto fail = [&](const std::string& msg) {
+        v[errIndex()] = msg;
+        failed.fetch_add(1);
+      };
+      auto api = media::codecs();
+      if (!api.ok()) return fail(api.error().message);
+      auto src = source(v);
+      if (!src.ok()) return fail(src.error().message);
+      auto r = work(v, *(*api)->av, *src);
+      if (!r.ok()) return fail(r.error().message);
+      done.fetch_add(1);
+    };
+    spec.afterBatch = [&](std::vector<RowBuffer>&) { flush(ctx); };
+    ctx.mapRows(spec);
+    ctx.feedback().info(ctx.nodeId() + ": " + std::to_string(done.load()) + " " + made + ", " +
+                        std::to_string(failed.load()) + " failed");
+  }
+
  private:
   struct Made {
     std::string hash, mime;
@@ -177,27 +208,6 @@ core::Result<const media::AvOpsApi*> avApi() {
   auto api = media::codecs();
   if (!api.ok()) return api.error();
   return (*api)->av;
-}
-
-ParamSpec numberParam(std::string name, std::string doc, nlohmann::json def, std::optional<double> min,
-                      std::optional<double> max = std::nullopt) {
-  ParamSpec p{std::move(name), ParamType::Number, std::move(doc), false, std::move(def)};
-  p.minimum = min;
-  p.maximum = max;
-  return p;
-}
-
-ParamSpec intParam(std::string name, std::string doc, nlohmann::json def, double min, double max) {
-  ParamSpec p{std::move(name), ParamType::Integer, std::move(doc), false, std::move(def)};
-  p.minimum = min;
-  p.maximum = max;
-  return p;
-}
-
-ParamSpec enumParam(std::string name, std::string doc, std::string def, std::vector<std::string> choices) {
-  ParamSpec p{std::move(name), ParamType::Enum, std::move(doc), false, def};
-  p.choices = std::move(choices);
-  return p;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -346,8 +356,8 @@ class VideoClip : public NodeType {
     return {numberParam("start", "seconds from the start of the video where the clip begins", 0.0, 0.0),
             numberParam("end", "seconds from the start of the video where the clip ends; leave out (with duration) "
                                "to cut to the end",
-                        nullptr, 0.0),
-            numberParam("duration", "length of the clip in seconds, instead of end", nullptr, 0.001),
+                        std::nullopt, 0.0),
+            numberParam("duration", "length of the clip in seconds, instead of end", std::nullopt, 0.001),
             ParamSpec{"reencode", ParamType::Boolean,
                       "false: copy the streams (fast, lossless, starts at a keyframe); true: re-encode the video "
                       "so the clip starts exactly at start",
@@ -383,47 +393,27 @@ class VideoClip : public NodeType {
     req.reencode = p.value("reencode", false);
     const auto iClip = static_cast<size_t>(out.indexOf("clip")), iStart = static_cast<size_t>(out.indexOf("clip_start")),
                iDur = static_cast<size_t>(out.indexOf("clip_duration")), iBytes = static_cast<size_t>(out.indexOf("clip_bytes"));
-    std::atomic<int64_t> made{0}, failed{0};
     std::mutex noteMutex;
     std::string dropped;
     int64_t droppedCount = 0;
-
-    MapSpec spec;
-    spec.batchRows = 8;
-    spec.beforeBatch = [&](std::vector<RowBuffer>& batch) {
-      for (auto& row : batch) row.done = common.failedUpstream(row.values);
-    };
-    spec.perRow = [&](RowBuffer& row) {
-      auto& v = row.values;
-      auto fail = [&](const std::string& msg) {
-        v[common.errIndex()] = msg;
-        failed.fetch_add(1);
-      };
-      auto api = avApi();
-      if (!api.ok()) return fail(api.error().message);
-      auto src = common.source(v);
-      if (!src.ok()) return fail(src.error().message);
-      auto reader = common.reader(*src);
-      auto clip = (*api)->cutClip(reader, src->name, req, common.limits());
-      if (!clip.ok()) return fail(clip.error().message);
+    common.mapSources(ctx, "clips", [&](std::vector<core::Value>& v, const media::AvOpsApi& api, const Source& src) {
+      auto reader = common.reader(src);
+      auto clip = api.cutClip(reader, src.name, req, common.limits());
+      if (!clip.ok()) return core::Result<void>(clip.error());
       v[iClip] = common.put(clip->bytes, "video/mp4");
       v[iStart] = clip->start;
       v[iDur] = clip->duration;
       v[iBytes] = static_cast<int64_t>(clip->bytes.size());
-      made.fetch_add(1);
       if (!clip->droppedStreams.empty()) {
         std::lock_guard lock(noteMutex);
-        if (dropped.empty()) dropped = src->uri + " (" + clip->droppedStreams.front() + ")";
+        if (dropped.empty()) dropped = src.uri + " (" + clip->droppedStreams.front() + ")";
         ++droppedCount;
       }
-    };
-    spec.afterBatch = [&](std::vector<RowBuffer>&) { common.flush(ctx); };
-    ctx.mapRows(spec);
+      return core::Result<void>();
+    });
     if (droppedCount > 0)
       ctx.feedback().warning(ctx.nodeId() + ": " + std::to_string(droppedCount) +
                              " clips left out streams MP4 cannot hold, e.g. " + dropped);
-    ctx.feedback().info(ctx.nodeId() + ": " + std::to_string(made.load()) + " clips, " + std::to_string(failed.load()) +
-                        " failed");
   }
 };
 
@@ -498,32 +488,13 @@ class VideoAudio : public NodeType {
                                       : f == "wav"  ? media::AudioFormat::Wav
                                       : f == "flac" ? media::AudioFormat::Flac
                                                     : media::AudioFormat::Auto;
-    std::atomic<int64_t> made{0}, failed{0};
-    MapSpec spec;
-    spec.batchRows = 8;
-    spec.beforeBatch = [&](std::vector<RowBuffer>& batch) {
-      for (auto& row : batch) row.done = common.failedUpstream(row.values);
-    };
-    spec.perRow = [&](RowBuffer& row) {
-      auto& v = row.values;
-      auto fail = [&](const std::string& msg) {
-        v[common.errIndex()] = msg;
-        failed.fetch_add(1);
-      };
-      auto api = avApi();
-      if (!api.ok()) return fail(api.error().message);
-      auto src = common.source(v);
-      if (!src.ok()) return fail(src.error().message);
-      auto reader = common.reader(*src);
-      auto a = (*api)->extractAudio(reader, src->name, format, common.limits());
-      if (!a.ok()) return fail(a.error().message);
+    common.mapSources(ctx, "audio tracks", [&](std::vector<core::Value>& v, const media::AvOpsApi& api, const Source& src) {
+      auto reader = common.reader(src);
+      auto a = api.extractAudio(reader, src.name, format, common.limits());
+      if (!a.ok()) return core::Result<void>(a.error());
       cols.set(v, common, *a);
-      made.fetch_add(1);
-    };
-    spec.afterBatch = [&](std::vector<RowBuffer>&) { common.flush(ctx); };
-    ctx.mapRows(spec);
-    ctx.feedback().info(ctx.nodeId() + ": " + std::to_string(made.load()) + " audio tracks, " +
-                        std::to_string(failed.load()) + " failed");
+      return core::Result<void>();
+    });
   }
 };
 
@@ -566,40 +537,27 @@ class AudioResample : public NodeType {
     const int rate = static_cast<int>(p.value("sample_rate", int64_t{16000}));
     const int channels = static_cast<int>(p.value("channels", int64_t{1}));
     const bool flac = p.value("format", std::string("wav")) == "flac";
-    std::atomic<int64_t> made{0}, failed{0};
-    MapSpec spec;
-    spec.batchRows = 8;
-    spec.beforeBatch = [&](std::vector<RowBuffer>& batch) {
-      for (auto& row : batch) row.done = common.failedUpstream(row.values);
-    };
-    spec.perRow = [&](RowBuffer& row) {
-      auto& v = row.values;
-      auto fail = [&](const std::string& msg) {
-        v[common.errIndex()] = msg;
-        failed.fetch_add(1);
-      };
-      auto api = avApi();
-      if (!api.ok()) return fail(api.error().message);
-      auto src = common.source(v);
-      if (!src.ok()) return fail(src.error().message);
-      auto reader = common.reader(*src);
+    common.mapSources(ctx, "resampled", [&](std::vector<core::Value>& v, const media::AvOpsApi& api, const Source& src) {
+      auto reader = common.reader(src);
       media::Pcm pcm;
       bool tooBig = false;
       const size_t maxSamples = static_cast<size_t>(media::kMaxAvOutputBytes) / sizeof(int16_t);
-      auto format = (*api)->decodeAudio(reader, src->name, rate, channels,
-                                        [&](const media::PcmFormat& f, const int16_t* s, size_t frames) {
-                                          const size_t n = frames * static_cast<size_t>(f.channels);
-                                          if (pcm.samples.size() + n > maxSamples) {
-                                            tooBig = true;
-                                            return false;
-                                          }
-                                          pcm.samples.insert(pcm.samples.end(), s, s + n);
-                                          return true;
-                                        });
-      if (!format.ok()) return fail(format.error().message);
+      auto format = api.decodeAudio(reader, src.name, rate, channels,
+                                    [&](const media::PcmFormat& f, const int16_t* s, size_t frames) {
+                                      const size_t n = frames * static_cast<size_t>(f.channels);
+                                      if (pcm.samples.size() + n > maxSamples) {
+                                        tooBig = true;
+                                        return false;
+                                      }
+                                      pcm.samples.insert(pcm.samples.end(), s, s + n);
+                                      return true;
+                                    });
+      if (!format.ok()) return core::Result<void>(format.error());
       if (tooBig)
-        return fail(src->uri + ": the resampled audio would be larger than 512 MiB; cut it shorter first (video.clip) "
-                               "or choose a lower sample rate or fewer channels");
+        return core::Result<void>(makeError(ErrorKind::InvalidInput,
+                                            src.uri + ": the resampled audio would be larger than 512 MiB; cut it "
+                                                      "shorter first (video.clip) or choose a lower sample rate or "
+                                                      "fewer channels"));
       pcm.sampleRate = format->sampleRate;
       pcm.channels = format->channels;
       media::AudioResult a;
@@ -607,8 +565,9 @@ class AudioResample : public NodeType {
       a.channels = pcm.channels;
       a.duration = pcm.duration();
       if (flac) {
-        auto bytes = (*api)->encodeFlac(pcm);
-        if (!bytes.ok()) return fail(src->uri + ": " + bytes.error().message);
+        auto bytes = api.encodeFlac(pcm);
+        if (!bytes.ok())
+          return core::Result<void>(makeError(bytes.error().kind, src.uri + ": " + bytes.error().message));
         a.bytes = std::move(bytes).value();
         a.mime = "audio/flac";
         a.codec = "flac";
@@ -618,12 +577,8 @@ class AudioResample : public NodeType {
         a.codec = "pcm_s16le";
       }
       cols.set(v, common, a);
-      made.fetch_add(1);
-    };
-    spec.afterBatch = [&](std::vector<RowBuffer>&) { common.flush(ctx); };
-    ctx.mapRows(spec);
-    ctx.feedback().info(ctx.nodeId() + ": " + std::to_string(made.load()) + " resampled, " +
-                        std::to_string(failed.load()) + " failed");
+      return core::Result<void>();
+    });
   }
 };
 

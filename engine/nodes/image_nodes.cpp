@@ -33,9 +33,7 @@ namespace {
 
 core::Error invalid(const std::string& message) { return core::makeError(ErrorKind::InvalidFlow, message); }
 
-std::string textOf(const core::Value& v) {
-  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
-}
+using core::textOf;
 
 std::string hex64(uint64_t h) {
   char buf[17];
@@ -200,26 +198,6 @@ class ImageRowNode : public NodeType {
   virtual core::Result<std::vector<core::Column>> columns(const Params& p) const = 0;
   virtual ImageWork makeWork(const Params& p, const media::ImageOpsApi& ops, const catalog::BlobStore& blobs) const = 0;
 };
-
-ParamSpec enumParam(std::string name, std::string doc, std::string def, std::vector<std::string> choices) {
-  ParamSpec s{std::move(name), ParamType::Enum, std::move(doc), false, def};
-  s.choices = std::move(choices);
-  return s;
-}
-
-ParamSpec intParam(std::string name, std::string doc, int64_t def, double lo, double hi) {
-  ParamSpec s{std::move(name), ParamType::Integer, std::move(doc), false, def};
-  s.minimum = lo;
-  s.maximum = hi;
-  return s;
-}
-
-ParamSpec numberParam(std::string name, std::string doc, double def, double lo, double hi) {
-  ParamSpec s{std::move(name), ParamType::Number, std::move(doc), false, def};
-  s.minimum = lo;
-  s.maximum = hi;
-  return s;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // image.transform

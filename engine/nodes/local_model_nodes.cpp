@@ -39,9 +39,7 @@ namespace {
 
 constexpr const char* kDefaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 
-std::string textOf(const core::Value& v) {
-  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
-}
+using core::textOf;
 
 std::string stringParam(const Params& p, const std::string& key, const std::string& fallback = {}) {
   auto it = p.find(key);

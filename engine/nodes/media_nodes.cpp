@@ -56,9 +56,6 @@ class MediaProbe : public NodeType {
     const int iUri = out.indexOf("uri"), iEtag = out.indexOf("etag"), iErr = out.indexOf("error"),
               iName = out.indexOf("name"), iSize = out.indexOf("size"), iMtime = out.indexOf("mtime");
     auto& db = ctx.catalog().db();
-    auto text = [](const core::Value& v) {
-      return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
-    };
     auto lookup = db.prepare("SELECT probe_json, error FROM objects WHERE uri=? AND probed_etag=? AND probe_version=?");
     std::string cols = "uri, name, etag, size, mtime, probe_json, probed_etag, probe_version, error, seen_at";
     std::string params = "?,?,?,?,?,?,?,?,?,?";
@@ -87,10 +84,10 @@ class MediaProbe : public NodeType {
           row.done = true;  // failed upstream: keep that error, do not probe
           continue;
         }
-        std::string etag = iEtag >= 0 ? text(v[static_cast<size_t>(iEtag)]) : std::string();
+        std::string etag = iEtag >= 0 ? core::textOf(v[static_cast<size_t>(iEtag)]) : std::string();
         if (etag.empty()) continue;
         lookup.reset();
-        lookup.bind(1, text(v[static_cast<size_t>(iUri)])).bind(2, etag).bind(3, int64_t{media::kProbeVersion});
+        lookup.bind(1, core::textOf(v[static_cast<size_t>(iUri)])).bind(2, etag).bind(3, int64_t{media::kProbeVersion});
         if (lookup.step()) {
           auto values = media::probeValuesFromJson(lookup.text(0));
           for (size_t k = 0; k < values.size(); ++k) v[iProbe[k]] = std::move(values[k]);
@@ -101,7 +98,7 @@ class MediaProbe : public NodeType {
     };
     spec.perRow = [&](RowBuffer& row) {
       auto& v = row.values;
-      std::string uri = text(v[static_cast<size_t>(iUri)]);
+      std::string uri = core::textOf(v[static_cast<size_t>(iUri)]);
       auto fail = [&](const std::string& msg) { v[static_cast<size_t>(iErr)] = msg; };
       auto backend = storage::storageFor(uri);
       if (!backend.ok()) return fail(backend.error().message);
@@ -109,7 +106,7 @@ class MediaProbe : public NodeType {
       if (iSize >= 0 && std::holds_alternative<int64_t>(v[static_cast<size_t>(iSize)]))
         size = std::get<int64_t>(v[static_cast<size_t>(iSize)]);
       media::ObjectReader reader(backend.value(), uri, size, limits.maxProbeBytes, limits.maxSeconds);
-      std::string name = iName >= 0 ? text(v[static_cast<size_t>(iName)]) : uri.substr(uri.rfind('/') + 1);
+      std::string name = iName >= 0 ? core::textOf(v[static_cast<size_t>(iName)]) : uri.substr(uri.rfind('/') + 1);
       media::ProbeResult p = media::probeObject(reader, name, limits);
       auto values = media::probeValues(p);
       for (size_t k = 0; k < values.size(); ++k) v[iProbe[k]] = std::move(values[k]);
@@ -120,7 +117,7 @@ class MediaProbe : public NodeType {
       for (auto& row : batch) {
         if (row.done) continue;
         auto& v = row.values;
-        std::string etag = iEtag >= 0 ? text(v[static_cast<size_t>(iEtag)]) : std::string();
+        std::string etag = iEtag >= 0 ? core::textOf(v[static_cast<size_t>(iEtag)]) : std::string();
         if (etag.empty()) continue;  // nothing to key a cached probe on
         std::vector<core::Value> values;
         for (size_t k : iProbe) values.push_back(v[k]);

@@ -36,23 +36,7 @@ using namespace loom::inference;
 
 namespace {
 
-std::string text(const core::Value& v) {
-  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
-}
-
-ParamSpec intParam(std::string name, std::string doc, int64_t def, double lo, double hi) {
-  ParamSpec p{std::move(name), ParamType::Integer, std::move(doc), false, def};
-  p.minimum = lo;
-  p.maximum = hi;
-  return p;
-}
-
-ParamSpec numParam(std::string name, std::string doc, double def, double lo, double hi) {
-  ParamSpec p{std::move(name), ParamType::Number, std::move(doc), false, def};
-  p.minimum = lo;
-  p.maximum = hi;
-  return p;
-}
+using core::textOf;
 
 // How calls are made: shared by every API model node.
 std::vector<ParamSpec> callingParams() {
@@ -66,12 +50,12 @@ std::vector<ParamSpec> callingParams() {
        "itself never goes into a flow",
        false, ""},
       intParam("concurrency", "calls in flight at once", 16, 1, 512),
-      numParam("rpm", "requests per minute this node may send (0: only the provider's rate-limit headers)", 0, 0, 1e7),
-      numParam("tpm", "tokens per minute this node may send (0: only the provider's headers)", 0, 0, 1e10),
+      numberParam("rpm", "requests per minute this node may send (0: only the provider's rate-limit headers)", 0, 0, 1e7),
+      numberParam("tpm", "tokens per minute this node may send (0: only the provider's headers)", 0, 0, 1e10),
       intParam("max_attempts", "attempts per call before the row gets the error (429, 5xx, timeouts are retried)", 4, 1,
                20),
-      numParam("timeout_seconds", "time one attempt may take", 120, 0.1, 3600),
-      numParam("retry_base_seconds", "first retry delay; doubles per attempt with full jitter, Retry-After honoured",
+      numberParam("timeout_seconds", "time one attempt may take", 120, 0.1, 3600),
+      numberParam("retry_base_seconds", "first retry delay; doubles per attempt with full jitter, Retry-After honoured",
                0.5, 0, 60),
   };
 }
@@ -284,7 +268,7 @@ class ChatNode : public NodeType {
          "a JSON Schema (as text) the answer must follow; its top-level properties become columns", false, ""},
         intParam("max_tokens", "most tokens the answer may have (also bounds the cost reserved against a budget)",
                  1024, 1, 1000000),
-        numParam("temperature", "sampling temperature (provider default when absent)", 0, 0, 2),
+        numberParam("temperature", "sampling temperature (provider default when absent)", 0, 0, 2),
     };
     ps.back().defaultValue = nullptr;
     if (!m_vision) {
@@ -427,7 +411,7 @@ class ChatNode : public NodeType {
         const bool found = (std::holds_alternative<int64_t>(n) && std::get<int64_t>(n) > 0) ||
                            (std::holds_alternative<double>(n) && std::get<double>(n) > 0);
         if (found) {
-          const std::string types = iPiiTypes >= 0 ? text(row.values[static_cast<size_t>(iPiiTypes)]) : std::string();
+          const std::string types = iPiiTypes >= 0 ? textOf(row.values[static_cast<size_t>(iPiiTypes)]) : std::string();
           return fail(row, "personal data found by pii.detect (" + (types.empty() ? std::string("pii_count > 0") : types) +
                                "); not sent");
         }
@@ -442,12 +426,12 @@ class ChatNode : public NodeType {
       req.temperature = temperature;
       std::string etag;
       if (m_vision) {
-        const std::string uri = text(row.values[static_cast<size_t>(iImage)]);
+        const std::string uri = textOf(row.values[static_cast<size_t>(iImage)]);
         if (uri.empty()) return fail(row, "no image: the column '" + out[static_cast<size_t>(iImage)].name + "' is empty");
         auto image = loadImage(row, uri, iSize, iMime, imageSize, limits);
         if (!image.ok()) return fail(row, image.error().message);
         req.images.push_back(std::move(image).value());
-        if (iEtag >= 0) etag = text(row.values[static_cast<size_t>(iEtag)]);
+        if (iEtag >= 0) etag = textOf(row.values[static_cast<size_t>(iEtag)]);
       }
       slot.body = chatBody(req);
       ChatRequest audit = req;  // the ledger keeps the request without the image bytes (the key covers them)
@@ -525,7 +509,7 @@ class ChatNode : public NodeType {
         rec.responseJson = o.body;
         bool usable = apply(batch[rows.front()], o.body, keys[j], cost);
         rec.status = usable ? "ok" : "error";
-        if (!usable) rec.error = text(batch[rows.front()].values[static_cast<size_t>(iErr)]);
+        if (!usable) rec.error = textOf(batch[rows.front()].values[static_cast<size_t>(iErr)]);
         records.push_back(rec);
         for (size_t k = 1; k < rows.size(); ++k) {  // identical requests in the batch share the answer
           apply(batch[rows[k]], o.body, keys[j], 0.0);
@@ -595,7 +579,7 @@ class ChatNode : public NodeType {
     int64_t size = -1;
     if (iSize >= 0 && std::holds_alternative<int64_t>(row.values[static_cast<size_t>(iSize)]))
       size = std::get<int64_t>(row.values[static_cast<size_t>(iSize)]);
-    const std::string mime = iMime >= 0 ? text(row.values[static_cast<size_t>(iMime)]) : std::string();
+    const std::string mime = iMime >= 0 ? textOf(row.values[static_cast<size_t>(iMime)]) : std::string();
     if (mime.rfind("audio/", 0) == 0 || mime.rfind("text/", 0) == 0)
       return makeError(ErrorKind::Unsupported, uri + " is " + mime + ", not an image, video or PDF");
     media::ObjectReader reader(backend.value(), uri, size, limits.maxPreviewBytes, limits.maxSeconds);

@@ -177,6 +177,14 @@ class NodeType {
   virtual void execute(const Params& params, ExecContext& ctx) const = 0;
 };
 
+// Shorthands for the common parameter specs (optional, with a default, a range or choices).
+// numberParam's default std::nullopt: no default (the parameter may be left out).
+ParamSpec intParam(std::string name, std::string doc, int64_t def, std::optional<double> minimum,
+                   std::optional<double> maximum = std::nullopt);
+ParamSpec numberParam(std::string name, std::string doc, std::optional<double> def, std::optional<double> minimum,
+                      std::optional<double> maximum = std::nullopt);
+ParamSpec enumParam(std::string name, std::string doc, std::string def, std::vector<std::string> choices);
+
 // A parameter failure for validation messages.
 struct ParamError {
   std::string param;

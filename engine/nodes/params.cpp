@@ -95,6 +95,28 @@ std::optional<std::string> checkOne(const ParamSpec& spec, const nlohmann::json&
 
 }  // namespace
 
+ParamSpec intParam(std::string name, std::string doc, int64_t def, std::optional<double> minimum,
+                   std::optional<double> maximum) {
+  ParamSpec p{std::move(name), ParamType::Integer, std::move(doc), false, def};
+  p.minimum = minimum;
+  p.maximum = maximum;
+  return p;
+}
+
+ParamSpec numberParam(std::string name, std::string doc, std::optional<double> def, std::optional<double> minimum,
+                      std::optional<double> maximum) {
+  ParamSpec p{std::move(name), ParamType::Number, std::move(doc), false, def ? nlohmann::json(*def) : nlohmann::json()};
+  p.minimum = minimum;
+  p.maximum = maximum;
+  return p;
+}
+
+ParamSpec enumParam(std::string name, std::string doc, std::string def, std::vector<std::string> choices) {
+  ParamSpec p{std::move(name), ParamType::Enum, std::move(doc), false, std::move(def)};
+  p.choices = std::move(choices);
+  return p;
+}
+
 std::vector<ParamError> checkParams(const std::vector<ParamSpec>& specs, Params& params) {
   std::vector<ParamError> errors;
   if (params.is_null()) params = nlohmann::json::object();

@@ -22,16 +22,7 @@ using namespace textsupport;
 
 namespace {
 
-std::string str(const core::Value& v) {
-  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
-}
-
-ParamSpec intParam(std::string name, std::string doc, int64_t def, double lo, double hi) {
-  ParamSpec p{std::move(name), ParamType::Integer, std::move(doc), false, def};
-  p.minimum = lo;
-  p.maximum = hi;
-  return p;
-}
+using core::textOf;
 
 core::Result<void> needUri(const core::Schema& in) {
   if (!in.has("uri"))
@@ -47,7 +38,7 @@ struct ObjectRow {
 };
 ObjectRow objectOf(const core::Schema& s, const RowBuffer& row) {
   ObjectRow o;
-  o.uri = str(row.values[static_cast<size_t>(s.indexOf("uri"))]);
+  o.uri = textOf(row.values[static_cast<size_t>(s.indexOf("uri"))]);
   const int iSize = s.indexOf("size");
   if (iSize >= 0 && std::holds_alternative<int64_t>(row.values[static_cast<size_t>(iSize)]))
     o.size = std::get<int64_t>(row.values[static_cast<size_t>(iSize)]);

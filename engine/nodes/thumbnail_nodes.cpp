@@ -79,9 +79,6 @@ class MediaThumbnail : public NodeType {
     const catalog::BlobStore blobs = catalog::BlobStore::forCatalog(ctx.catalog());
     auto& db = ctx.catalog().db();
 
-    auto text = [](const core::Value& v) {
-      return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
-    };
     struct Made {
       std::string hash, mime;
       int64_t bytes = 0;
@@ -104,16 +101,16 @@ class MediaThumbnail : public NodeType {
         v[static_cast<size_t>(iErr)] = msg;
         failed.fetch_add(1);
       };
-      const std::string uri = text(v[static_cast<size_t>(iUri)]);
+      const std::string uri = core::textOf(v[static_cast<size_t>(iUri)]);
       if (uri.empty()) return fail("no uri in this row");
       auto backend = storage::storageFor(uri);
       if (!backend.ok()) return fail(backend.error().message);
       int64_t size = -1;
       if (iSize >= 0 && std::holds_alternative<int64_t>(v[static_cast<size_t>(iSize)]))
         size = std::get<int64_t>(v[static_cast<size_t>(iSize)]);
-      const std::string etag = iEtag >= 0 ? text(v[static_cast<size_t>(iEtag)]) : std::string();
-      const std::string mime = iMime >= 0 ? text(v[static_cast<size_t>(iMime)]) : std::string();
-      const std::string name = iName >= 0 ? text(v[static_cast<size_t>(iName)]) : uri.substr(uri.rfind('/') + 1);
+      const std::string etag = iEtag >= 0 ? core::textOf(v[static_cast<size_t>(iEtag)]) : std::string();
+      const std::string mime = iMime >= 0 ? core::textOf(v[static_cast<size_t>(iMime)]) : std::string();
+      const std::string name = iName >= 0 ? core::textOf(v[static_cast<size_t>(iName)]) : uri.substr(uri.rfind('/') + 1);
       media::ObjectReader reader(backend.value(), uri, size, limits.maxPreviewBytes, limits.maxSeconds);
       auto t = media::cachedThumbnail(&cache, reader, etag, mime, name, req, limits);
       if (!t.ok()) return fail(t.error().message);

@@ -36,10 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using loom::test::readFile;
 
 // Written once per build tree and shared by test processes (see test_thumbnail.cpp for the scheme).
 class AvFixtures {

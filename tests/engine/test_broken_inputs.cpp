@@ -17,6 +17,7 @@
 #include "inference/providers.h"
 #include "storage/azure_storage.h"
 #include "storage/s3_storage.h"
+#include "test_support.h"
 
 namespace {
 
@@ -26,10 +27,7 @@ using namespace loom;
 
 const fs::path kCorpus = fs::path(LOOM_SOURCE_DIR) / "tests/corpus";
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using loom::test::readFile;
 
 json manifest(const std::string& name) {
   json j = json::parse(readFile(kCorpus / name));

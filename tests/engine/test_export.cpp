@@ -22,12 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string readAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using loom::test::readFile;
 
 TEST(WriteLocations, OnlyInsideTheFlowsFolderAndTheAllowedRootsAfterResolvingLinks) {
   unsetenv("LOOM_EXPORT_ROOTS");
@@ -105,7 +100,7 @@ class ExportTable : public ::testing::Test {
 
 TEST_F(ExportTable, WritesJsonlAndCsvBesideTheFlowWholeAndAgainEachRun) {
   run("out/files.jsonl");
-  const std::string jsonl = readAll(dir.path() / "out" / "files.jsonl");
+  const std::string jsonl = readFile(dir.path() / "out" / "files.jsonl");
   std::istringstream lines(jsonl);
   std::vector<json> rows;
   for (std::string line; std::getline(lines, line);) rows.push_back(json::parse(line));
@@ -116,7 +111,7 @@ TEST_F(ExportTable, WritesJsonlAndCsvBesideTheFlowWholeAndAgainEachRun) {
   EXPECT_TRUE(rows[1].contains("error")) << "the error column is kept";
 
   run("out/files.csv");
-  const std::string csv = readAll(dir.path() / "out" / "files.csv");
+  const std::string csv = readFile(dir.path() / "out" / "files.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')).find("uri,name,"), 0u) << csv;
   EXPECT_NE(csv.find("\"b, \"\"quoted\"\".txt\""), std::string::npos) << csv;
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
@@ -124,7 +119,7 @@ TEST_F(ExportTable, WritesJsonlAndCsvBesideTheFlowWholeAndAgainEachRun) {
   // A sink runs every time: a deleted export comes back; nothing half-written is left beside it.
   fs::remove(dir.path() / "out" / "files.jsonl");
   run("out/files.jsonl");
-  EXPECT_EQ(readAll(dir.path() / "out" / "files.jsonl"), jsonl);
+  EXPECT_EQ(readFile(dir.path() / "out" / "files.jsonl"), jsonl);
   for (const auto& e : fs::directory_iterator(dir.path() / "out")) {
     EXPECT_EQ(e.path().string().find(".part"), std::string::npos) << e.path();
   }

@@ -31,12 +31,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string readAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using loom::test::readFile;
 
 std::vector<json> jsonLines(const std::string& text) {
   std::vector<json> out;
@@ -130,13 +125,13 @@ TEST_F(ExportFiles, CopiesObjectsWithAManifestAndResolvesCollisionsInRowOrder) {
   run(listFlow("export.files", {{"to", "out"}, {"manifest_columns", {"size", "name"}}}), &fb);
   EXPECT_EQ(fb.text, "") << "nothing failed";
   const fs::path out = dir / "out";
-  EXPECT_EQ(readAll(out / "cat.jpg"), "cat bytes");
-  EXPECT_EQ(readAll(out / "dog.jpg"), std::string(5000, 'd'));
+  EXPECT_EQ(readFile(out / "cat.jpg"), "cat bytes");
+  EXPECT_EQ(readFile(out / "dog.jpg"), std::string(5000, 'd'));
   // Two rows named same.txt: the second (in row order) gets a suffix.
-  EXPECT_EQ(readAll(out / "same.txt"), "same name, first");
-  EXPECT_EQ(readAll(out / "same-1.txt"), "same name, second");
+  EXPECT_EQ(readFile(out / "same.txt"), "same name, first");
+  EXPECT_EQ(readFile(out / "same-1.txt"), "same name, second");
 
-  auto lines = jsonLines(readAll(out / "manifest.jsonl"));
+  auto lines = jsonLines(readFile(out / "manifest.jsonl"));
   ASSERT_EQ(lines.size(), 4u);
   const json& first = lines[0];
   EXPECT_EQ(first["row"], 1);
@@ -154,7 +149,7 @@ TEST_F(ExportFiles, CopiesObjectsWithAManifestAndResolvesCollisionsInRowOrder) {
 
   // on_collision fail: the later row fails, the run goes on.
   run(listFlow("export.files", {{"to", "strict"}, {"on_collision", "fail"}}), &fb);
-  auto strict = jsonLines(readAll(dir / "strict" / "manifest.jsonl"));
+  auto strict = jsonLines(readFile(dir / "strict" / "manifest.jsonl"));
   ASSERT_EQ(strict.size(), 4u);
   EXPECT_EQ(strict[3]["status"], "failed");
   EXPECT_NE(strict[3]["error"].get<std::string>().find("already taken by row 2"), std::string::npos) << strict[3];
@@ -163,8 +158,8 @@ TEST_F(ExportFiles, CopiesObjectsWithAManifestAndResolvesCollisionsInRowOrder) {
 
   // Patterns: the layout under the shared folder, the row number, a column.
   run(listFlow("export.files", {{"to", "tree"}, {"naming", "{relpath}"}, {"manifest", ""}}));
-  EXPECT_EQ(readAll(dir / "tree/a/same.txt"), "same name, first");
-  EXPECT_EQ(readAll(dir / "tree/b/same.txt"), "same name, second");
+  EXPECT_EQ(readFile(dir / "tree/a/same.txt"), "same name, first");
+  EXPECT_EQ(readFile(dir / "tree/b/same.txt"), "same name, second");
   EXPECT_FALSE(fs::exists(dir / "tree" / "manifest.jsonl"));
   run(listFlow("export.files", {{"to", "numbered"}, {"naming", "{_row}_{stem}{ext}"}}));
   EXPECT_TRUE(fs::exists(dir / "numbered/1_cat.jpg"));
@@ -179,7 +174,7 @@ TEST_F(ExportFiles, ARerunRewritesNothingUnchangedAndCopiesWhatChanged) {
   const auto old = fs::file_time_type::clock::now() - std::chrono::hours(24);
   for (const char* n : {"cat.jpg", "dog.jpg", "same.txt", "same-1.txt"}) fs::last_write_time(out / n, old);
   run(f);
-  for (const auto& line : jsonLines(readAll(out / "manifest.jsonl"))) EXPECT_EQ(line["status"], "unchanged") << line;
+  for (const auto& line : jsonLines(readFile(out / "manifest.jsonl"))) EXPECT_EQ(line["status"], "unchanged") << line;
   for (const char* n : {"cat.jpg", "dog.jpg", "same.txt", "same-1.txt"})
     EXPECT_EQ(fs::last_write_time(out / n), old) << n << " was rewritten";
 
@@ -187,13 +182,13 @@ TEST_F(ExportFiles, ARerunRewritesNothingUnchangedAndCopiesWhatChanged) {
   test::writeFile(dir / "data/a/cat.jpg", "CAT BYTES");
   test::writeFile(out / "dog.jpg", std::string(5000, 'x'));
   run(f);
-  auto lines = jsonLines(readAll(out / "manifest.jsonl"));
+  auto lines = jsonLines(readFile(out / "manifest.jsonl"));
   EXPECT_EQ(lines[0]["status"], "copied");
   EXPECT_EQ(lines[1]["status"], "unchanged");
   EXPECT_EQ(lines[2]["status"], "copied");
   EXPECT_EQ(lines[3]["status"], "unchanged");
-  EXPECT_EQ(readAll(out / "cat.jpg"), "CAT BYTES");
-  EXPECT_EQ(readAll(out / "dog.jpg"), std::string(5000, 'd'));
+  EXPECT_EQ(readFile(out / "cat.jpg"), "CAT BYTES");
+  EXPECT_EQ(readFile(out / "dog.jpg"), std::string(5000, 'd'));
 
   // A dry run writes nothing.
   run(listFlow("export.files", {{"to", "dry"}}), nullptr, true);
@@ -221,7 +216,7 @@ TEST_F(ExportFiles, MissingSourcesAndUpstreamErrorsAreCountedFailedRowsNotAborts
   Warnings fb;
   auto r = run(f, &fb);
   EXPECT_EQ(r.status, "succeeded");
-  auto lines = jsonLines(readAll(dir / "out" / "manifest.jsonl"));
+  auto lines = jsonLines(readFile(dir / "out" / "manifest.jsonl"));
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0]["path"], "a/same.txt");
   EXPECT_EQ(lines[0]["status"], "copied");
@@ -248,9 +243,9 @@ TEST_F(ExportFiles, CopiesBlobsNamedByTheirTypeBesideOrInsteadOfObjects) {
                             {"label", "upper(name)"}}}}}});
   f["edges"] = {{{"from", "src"}, {"to", "d"}}, {{"from", "d"}, {"to", "x"}}};
   run(f);
-  EXPECT_EQ(readAll(dir / "out/cat.thumb.jpg"), "\xFF\xD8\xFFthumbnail");
-  EXPECT_EQ(readAll(dir / "out/cat.mask.png"), "\x89PNGmask");
-  auto lines = jsonLines(readAll(dir / "out/manifest.jsonl"));
+  EXPECT_EQ(readFile(dir / "out/cat.thumb.jpg"), "\xFF\xD8\xFFthumbnail");
+  EXPECT_EQ(readFile(dir / "out/cat.mask.png"), "\x89PNGmask");
+  auto lines = jsonLines(readFile(dir / "out/manifest.jsonl"));
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[0]["blobs"]["thumb"]["sha256"], thumb);
   EXPECT_EQ(lines[0]["blobs"]["thumb"]["path"], "cat.thumb.jpg");
@@ -266,8 +261,8 @@ TEST_F(ExportFiles, CopiesBlobsNamedByTheirTypeBesideOrInsteadOfObjects) {
   f["nodes"][1]["params"] = {{"to", "blobs"}, {"objects", false}, {"blob_columns", {"thumb", "mask"}},
                              {"blob_naming", "{label}_{column}{ext}"}};
   run(f);
-  EXPECT_EQ(readAll(dir / "blobs/CAT.JPG_thumb.jpg"), "\xFF\xD8\xFFthumbnail");
-  auto blobsOnly = jsonLines(readAll(dir / "blobs/manifest.jsonl"));
+  EXPECT_EQ(readFile(dir / "blobs/CAT.JPG_thumb.jpg"), "\xFF\xD8\xFFthumbnail");
+  auto blobsOnly = jsonLines(readFile(dir / "blobs/manifest.jsonl"));
   EXPECT_EQ(blobsOnly[0]["status"], "failed");
   EXPECT_NE(blobsOnly[0]["error"].get<std::string>().find("mask: "), std::string::npos) << blobsOnly[0];
   EXPECT_EQ(blobsOnly[1]["status"], "empty") << "a row without blobs has nothing to copy";
@@ -291,14 +286,14 @@ TEST_F(ExportFiles, RefusesDestinationsOutsideTheAllowedLocationsAndBadParameter
   fs::create_directory_symlink(elsewhere.path(), dir / "out" / "a");
   run(listFlow("export.files", {{"to", "out"}, {"naming", "{relpath}"}}));
   EXPECT_TRUE(fs::is_empty(elsewhere.path()));
-  auto lines = jsonLines(readAll(dir / "out/manifest.jsonl"));
+  auto lines = jsonLines(readFile(dir / "out/manifest.jsonl"));
   ASSERT_EQ(lines.size(), 4u);
   for (int i : {0, 1}) {
     EXPECT_EQ(lines[i]["status"], "failed") << "a/ leads out";
     EXPECT_NE(lines[i]["error"].get<std::string>().find("outside"), std::string::npos) << lines[i];
   }
   EXPECT_EQ(lines[2]["status"], "copied");
-  EXPECT_EQ(readAll(dir / "out/b/dog.jpg"), std::string(5000, 'd'));
+  EXPECT_EQ(readFile(dir / "out/b/dog.jpg"), std::string(5000, 'd'));
 
   std::string e = refused(listFlow("export.files", {{"to", "out"}, {"naming", "{nope}"}}));
   EXPECT_NE(e.find("parameter 'naming': unknown placeholder {nope}"), std::string::npos) << e;
@@ -385,11 +380,11 @@ TEST_F(ExportFiles, WebDatasetShardsGroupSamplesStayWithinLimitsAndAreByteIdenti
   EXPECT_NE(listing.find("000000001.thumb.jpg"), std::string::npos) << listing;
 
   // Byte-identical again; an unchanged shard is left as it was.
-  const std::string before = readAll(dir / "shards/shard-000000.tar");
+  const std::string before = readFile(dir / "shards/shard-000000.tar");
   const auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
   fs::last_write_time(dir / "shards/shard-000000.tar", old);
   run(f);
-  EXPECT_EQ(readAll(dir / "shards/shard-000000.tar"), before);
+  EXPECT_EQ(readFile(dir / "shards/shard-000000.tar"), before);
   EXPECT_EQ(fs::last_write_time(dir / "shards/shard-000000.tar"), old);
 
   // A byte limit: every shard within it; a sample too big for any shard is left out with a warning;

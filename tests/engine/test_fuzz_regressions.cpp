@@ -13,6 +13,7 @@
 
 #include "../fuzz/fuzz_names.h"
 #include "../fuzz/fuzz_targets.h"
+#include "test_support.h"
 
 namespace loom::fuzz {
 // Test names and failures show the target's name, not its bytes.
@@ -23,10 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using loom::test::readFile;
 
 class FuzzRegressions : public testing::TestWithParam<loom::fuzz::Target> {};
 

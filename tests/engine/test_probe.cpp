@@ -2,6 +2,7 @@
 // and on hand-built broken and hostile headers.
 
 #include "media/probe.h"
+#include "test_support.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -29,10 +30,7 @@ using loom::media::ProbeResult;
 constexpr int64_t kWidth = 320;
 constexpr int64_t kHeight = 240;
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using loom::test::readFile;
 
 std::string headOf(const std::string& bytes) { return bytes.substr(0, static_cast<size_t>(kProbeHeadBytes)); }
 

@@ -15,6 +15,7 @@
 #include "media/object_reader.h"
 #include "media/probe.h"
 #include "storage/storage.h"
+#include "test_support.h"
 
 namespace {
 
@@ -85,10 +86,7 @@ open("big.csv", "w").write("".join("%d,some value here\n" % i for i in range(400
 PY
 )SH";
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using loom::test::readFile;
 
 // The fixture folder, made on first use by whichever test process gets there first; the others
 // find it complete (it appears by an atomic rename only once every file is written).

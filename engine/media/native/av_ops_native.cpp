@@ -25,6 +25,7 @@ extern "C" {
 #include <thread>
 #include <vector>
 
+#include "media/native/av_frames.h"
 #include "media/native/av_input.h"
 #include "media/native/native.h"
 
@@ -32,6 +33,14 @@ namespace loom::media {
 
 using core::ErrorKind;
 using core::makeError;
+using native::CodecCtxFree;
+using native::fitSize;
+using native::FrameFree;
+using native::FrameScaler;
+using native::PacketFree;
+using native::rowError;
+using native::SwrFree;
+using native::SwsFree;
 
 namespace {
 
@@ -48,30 +57,8 @@ std::string avErr(int code) {
   return buf;
 }
 
-core::Error rowError(ErrorKind kind, const std::string& who, const std::string& what) {
-  return makeError(kind, who + ": " + what);
-}
-core::Error rowError(ErrorKind kind, const ObjectReader& reader, const std::string& what) {
-  return rowError(kind, reader.uri(), what);
-}
-
 std::string mib(int64_t bytes) { return std::to_string(bytes / (1024 * 1024)) + " MiB"; }
 
-struct CodecCtxFree {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameFree {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketFree {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsFree {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-struct SwrFree {
-  void operator()(SwrContext* s) const { swr_free(&s); }
-};
 using CodecPtr = std::unique_ptr<AVCodecContext, CodecCtxFree>;
 using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
@@ -363,48 +350,6 @@ int decoderThreads() { return static_cast<int>(std::clamp(std::thread::hardware_
 // ---------------------------------------------------------------------------------------------------
 // Frames
 
-cv::Size fitSize(double w, double h, int maxSide) {
-  double scale = maxSide > 0 ? std::min(1.0, static_cast<double>(maxSide) / std::max(w, h)) : 1.0;
-  return {std::max(1, static_cast<int>(std::lround(w * scale))), std::max(1, static_cast<int>(std::lround(h * scale)))};
-}
-
-// Converts decoded frames to BGR images as displayed: the sample aspect ratio and the stream's
-// rotation applied, scaled to fit maxSide in one swscale pass.
-class FrameConverter {
- public:
-  FrameConverter(const AVStream* st, int w, int h, int maxSide) {
-    double dispW = w;
-    AVRational sar = st->sample_aspect_ratio.num ? st->sample_aspect_ratio : st->codecpar->sample_aspect_ratio;
-    if (sar.num > 0 && sar.den > 0) dispW = w * av_q2d(sar);
-    if (const uint8_t* m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr)) {
-      double r = -av_display_rotation_get(reinterpret_cast<const int32_t*>(m));
-      if (!std::isnan(r)) m_rotation = ((static_cast<int>(std::lround(r / 90.0)) % 4) + 4) % 4;
-    }
-    // maxSide applies to the displayed picture, whichever way it is turned.
-    m_size = fitSize(dispW, h, maxSide);
-  }
-
-  core::Result<cv::Mat> convert(const AVFrame* f, const ObjectReader& reader) {
-    m_sws.reset(sws_getCachedContext(m_sws.release(), f->width, f->height, static_cast<AVPixelFormat>(f->format),
-                                     m_size.width, m_size.height, AV_PIX_FMT_BGR24, SWS_AREA | SWS_ACCURATE_RND,
-                                     nullptr, nullptr, nullptr));
-    if (!m_sws) return rowError(ErrorKind::Corrupt, reader, "has a video frame format that cannot be converted");
-    cv::Mat out(m_size, CV_8UC3);
-    uint8_t* dst[4] = {out.data, nullptr, nullptr, nullptr};
-    int stride[4] = {static_cast<int>(out.step[0]), 0, 0, 0};
-    sws_scale(m_sws.get(), f->data, f->linesize, 0, f->height, dst, stride);
-    if (m_rotation == 1) cv::rotate(out, out, cv::ROTATE_90_CLOCKWISE);
-    if (m_rotation == 2) cv::rotate(out, out, cv::ROTATE_180);
-    if (m_rotation == 3) cv::rotate(out, out, cv::ROTATE_90_COUNTERCLOCKWISE);
-    return out;
-  }
-
- private:
-  cv::Size m_size;
-  int m_rotation = 0;  // quarter turns clockwise
-  std::unique_ptr<SwsContext, SwsFree> m_sws;
-};
-
 // The change between consecutive frames: mean absolute difference of small gray versions, 0..1.
 class SceneScorer {
  public:
@@ -449,14 +394,14 @@ core::Result<void> extractFrames(ObjectReader& reader, std::string_view name, co
     return rowError(ErrorKind::Corrupt, reader,
                     "video frames claim " + std::to_string(w) + " x " + std::to_string(h) + " pixels, over the limit of " +
                         std::to_string(limits.maxPixels) + " pixels; not decoded");
-  FrameConverter conv(d.stream(), static_cast<int>(w), static_cast<int>(h), req.maxSide);
+  FrameScaler conv(d.stream(), static_cast<int>(w), static_cast<int>(h), req.maxSide, false, SWS_AREA | SWS_ACCURATE_RND);
   std::vector<int> params;
   if (!req.png) params = {cv::IMWRITE_JPEG_QUALITY, req.jpegQuality};
 
   int emitted = 0;
   bool stop = false;
   auto emit = [&](const AVFrame* f, double t, double score) -> core::Result<void> {
-    auto img = conv.convert(f, reader);
+    auto img = conv.scale(f, reader);
     if (!img.ok()) return img.error();
     std::vector<uchar> buf;
     try {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "media/jpeg_checks.h"
+#include "media/native/native_util.h"
 #include "media/probe.h"
 
 namespace loom::media::native {
@@ -17,16 +18,6 @@ using core::makeError;
 namespace {
 
 constexpr int64_t kImageHeadBytes = 256 * 1024;  // enough for the size header of any image we parse
-
-core::Error rowError(ErrorKind kind, const ObjectReader& reader, const std::string& what) {
-  return makeError(kind, reader.uri() + ": " + what);
-}
-
-// A reader error already names the object; a storage error may not.
-core::Error named(const ObjectReader& reader, const core::Error& e) {
-  if (e.message.find(reader.uri()) != std::string::npos) return e;
-  return makeError(e.kind, reader.uri() + ": " + e.message);
-}
 
 std::string mib(int64_t bytes) {
   char buf[32];

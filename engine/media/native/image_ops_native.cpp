@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "media/native/image_decode.h"
+#include "media/native/native_util.h"
 #include "media/native/native.h"
 #include "media/probe.h"
 
@@ -25,15 +26,6 @@ namespace {
 void quietOpenCv() {
   static std::once_flag once;
   std::call_once(once, [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT); });
-}
-
-core::Error rowError(ErrorKind kind, const ObjectReader& reader, const std::string& what) {
-  return makeError(kind, reader.uri() + ": " + what);
-}
-
-core::Error named(const ObjectReader& reader, const core::Error& e) {
-  if (e.message.find(reader.uri()) != std::string::npos) return e;
-  return makeError(e.kind, reader.uri() + ": " + e.message);
 }
 
 // Reads the first bytes, checks that the object is an image OpenCV decodes, and decodes it.

@@ -25,15 +25,24 @@ extern "C" {
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
+#include "media/native/av_frames.h"
 #include "media/native/av_input.h"
 #include "media/native/image_decode.h"
 #include "media/native/native.h"
+#include "media/native/native_util.h"
 #include "media/probe.h"
 
 namespace loom::media {
 
 using core::ErrorKind;
 using core::makeError;
+using native::CodecCtxFree;
+using native::fitSize;
+using native::FrameFree;
+using native::FrameScaler;
+using native::named;
+using native::PacketFree;
+using native::rowError;
 
 namespace {
 
@@ -49,23 +58,6 @@ void quietLibraries() {
     cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
     poppler::set_debug_error_function([](const std::string&, void*) {}, nullptr);
   });
-}
-
-core::Error rowError(ErrorKind kind, const ObjectReader& reader, const std::string& what) {
-  return makeError(kind, reader.uri() + ": " + what);
-}
-
-// A reader error already names the object; a storage error may not.
-core::Error named(const ObjectReader& reader, const core::Error& e) {
-  if (e.message.find(reader.uri()) != std::string::npos) return e;
-  return makeError(e.kind, reader.uri() + ": " + e.message);
-}
-
-// Size that fits in maxSide x maxSide with the aspect kept; never enlarges unless `enlarge`.
-cv::Size fitSize(double w, double h, int maxSide, bool enlarge) {
-  double scale = static_cast<double>(maxSide) / std::max(w, h);
-  if (!enlarge) scale = std::min(scale, 1.0);
-  return {std::max(1, static_cast<int>(std::lround(w * scale))), std::max(1, static_cast<int>(std::lround(h * scale)))};
 }
 
 core::Result<Thumbnail> encode(const ObjectReader& reader, const cv::Mat& img, bool png, ThumbnailKind kind) {
@@ -110,18 +102,6 @@ core::Result<Thumbnail> imageThumbnail(ObjectReader& reader, std::string head, i
 // ---------------------------------------------------------------------------------------------------
 // Video and audio through libavformat/libavcodec over the reader
 
-struct CodecCtxFree {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameFree {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketFree {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsFree {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
 
 // One decoder on the best stream of a type. Holds at most the current and the last decoded frame.
 class StreamDecoder {
@@ -229,44 +209,6 @@ class StreamDecoder {
   std::unique_ptr<AVFrame, FrameFree> m_frame, m_keep;
   std::unique_ptr<AVPacket, PacketFree> m_packet;
   bool m_eof = false;
-};
-
-// Scales decoded video frames straight into small BGR images (the full-size frame is never converted),
-// with the sample aspect ratio and the stream's display rotation applied.
-class FrameScaler {
- public:
-  FrameScaler(AVStream* st, int w, int h, int maxSide, bool enlarge = true) {
-    double dispW = w;
-    AVRational sar = st->sample_aspect_ratio.num ? st->sample_aspect_ratio : st->codecpar->sample_aspect_ratio;
-    if (sar.num > 0 && sar.den > 0) dispW = w * av_q2d(sar);
-    if (const uint8_t* m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr)) {
-      double r = -av_display_rotation_get(reinterpret_cast<const int32_t*>(m));  // clockwise degrees
-      if (!std::isnan(r)) m_rotation = ((static_cast<int>(std::lround(r / 90.0)) % 4) + 4) % 4;
-    }
-    m_size = fitSize(dispW, h, maxSide, enlarge);
-  }
-  // Size of the result after rotation.
-  cv::Size outputSize() const { return m_rotation % 2 ? cv::Size(m_size.height, m_size.width) : m_size; }
-
-  core::Result<cv::Mat> scale(const AVFrame* f, const ObjectReader& reader) {
-    m_sws.reset(sws_getCachedContext(m_sws.release(), f->width, f->height, static_cast<AVPixelFormat>(f->format),
-                                     m_size.width, m_size.height, AV_PIX_FMT_BGR24, SWS_AREA, nullptr, nullptr,
-                                     nullptr));
-    if (!m_sws) return rowError(ErrorKind::Corrupt, reader, "has a video frame format that cannot be converted");
-    cv::Mat out(m_size, CV_8UC3);
-    uint8_t* dst[4] = {out.data, nullptr, nullptr, nullptr};
-    int stride[4] = {static_cast<int>(out.step[0]), 0, 0, 0};
-    sws_scale(m_sws.get(), f->data, f->linesize, 0, f->height, dst, stride);
-    if (m_rotation == 1) cv::rotate(out, out, cv::ROTATE_90_CLOCKWISE);
-    if (m_rotation == 2) cv::rotate(out, out, cv::ROTATE_180);
-    if (m_rotation == 3) cv::rotate(out, out, cv::ROTATE_90_COUNTERCLOCKWISE);
-    return out;
-  }
-
- private:
-  cv::Size m_size;
-  int m_rotation = 0;  // quarter turns clockwise
-  std::unique_ptr<SwsContext, SwsFree> m_sws;
 };
 
 core::Result<std::unique_ptr<StreamDecoder>> openVideo(AvInput& in, const MediaLimits& limits) {
